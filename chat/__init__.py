@@ -1,0 +1,1 @@
+"""Conversations, the web chat and reply streaming."""

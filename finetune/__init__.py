@@ -1,0 +1,1 @@
+"""Datasets, LoRA training, evaluation and the Celery jobs that run them."""

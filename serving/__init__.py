@@ -1,0 +1,1 @@
+"""Inference backends behind one interface: vLLM, and an embedded CPU backend."""

@@ -1,0 +1,108 @@
+import filecmp
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from widgets.models import WidgetSchemaVersion
+from widgets.selectors import active_versions
+
+SHARED_DEMO = Path(settings.BASE_DIR).parent / "shared" / "demo"
+
+
+@pytest.mark.skipif(not SHARED_DEMO.is_dir(), reason="../shared/demo is not beside this checkout")
+def test_demo_copy_equals_shared_demo():
+    ours = Path(settings.BASE_DIR) / "demo"
+    shared_files = sorted(p.relative_to(SHARED_DEMO) for p in SHARED_DEMO.rglob("*") if p.is_file())
+    assert shared_files, "shared demo is empty"
+    for rel in shared_files:
+        assert (ours / rel).is_file(), f"demo/{rel} is missing from the project's copy"
+        assert filecmp.cmp(ours / rel, SHARED_DEMO / rel, shallow=False), f"demo/{rel} differs"
+    ours_schemas = {p.name for p in (ours / "widgets").iterdir()}
+    assert ours_schemas == {p.name for p in (SHARED_DEMO / "widgets").iterdir()}
+
+
+@pytest.mark.django_db
+def test_load_demo_gives_six_active_types_equal_to_the_demo_schemas(capsys):
+    call_command("load_demo")
+    out = capsys.readouterr().out
+    assert "password 'demo'" in out
+    versions = active_versions()
+    schema_dir = Path(settings.BASE_DIR) / "demo" / "widgets"
+    expected = {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text())
+        for p in schema_dir.glob("*.json")
+    }
+    assert len(expected) == 6
+    assert {name: v.json_schema for name, v in versions.items()} == expected
+    for name, version in versions.items():
+        assert version.widget.description == expected[name]["description"]
+    user = get_user_model().objects.get(username="demo")
+    assert user.is_staff and user.check_password("demo")
+
+
+@pytest.mark.django_db
+def test_load_demo_is_idempotent(capsys):
+    call_command("load_demo")
+    user = get_user_model().objects.get(username="demo")
+    user.set_password("changed-by-the-owner")
+    user.save()
+    capsys.readouterr()
+    call_command("load_demo")
+    out = capsys.readouterr().out
+    assert out.count(": unchanged") == 6
+    assert "password 'demo'" not in out
+    assert WidgetSchemaVersion.objects.count() == 6
+    user.refresh_from_db()
+    assert user.check_password("changed-by-the-owner")
+
+
+@pytest.mark.django_db
+def test_demo_cards_render_real_looking_cards(demo_registry):
+    from widgets.cards import render_card
+
+    versions = active_versions()
+    listing = versions["listing_card"]
+    with_photo, without_photo = listing.examples
+    html = render_card(
+        widget_type="listing_card",
+        template_source=listing.card_template,
+        payload=with_photo,
+        schema=listing.json_schema,
+    )
+    assert (
+        "$449,000" in html
+        and "weft-badge--active" in html
+        and 'src="https://photos.example.com' in html
+    )
+    assert "1,640 sqft" in html
+    html = render_card(
+        widget_type="listing_card",
+        template_source=listing.card_template,
+        payload=without_photo,
+        schema=listing.json_schema,
+    )
+    assert "<img" not in html and "weft-badge--pending" in html and "2.5 ba" in html
+    hostile = {
+        **with_photo,
+        "photo_url": "javascript:alert(1)",
+        "address": "<script>alert(1)</script>",
+    }
+    html = render_card(
+        widget_type="listing_card",
+        template_source=listing.card_template,
+        payload=hostile,
+        schema=listing.json_schema,
+    )
+    assert "<img" not in html and "<script>" not in html and "javascript:" not in html
+    mortgage = versions["mortgage_estimate"]
+    html = render_card(
+        widget_type="mortgage_estimate",
+        template_source=mortgage.card_template,
+        payload=mortgage.examples[0],
+        schema=mortgage.json_schema,
+    )
+    assert "$2,488" in html and "6.25%" in html and "30 years" in html

@@ -1,0 +1,95 @@
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.widgets.factories import NOTE_EXAMPLES, NOTE_SCHEMA, note_widget
+from widgets.models import WidgetSchemaVersion, WidgetType
+from widgets.services import widget_version_create
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    return sorted(
+        (
+            v.widget.name,
+            v.version,
+            v.is_active,
+            json.dumps(v.json_schema, sort_keys=True),
+            v.card_template,
+            json.dumps(v.examples, sort_keys=True),
+        )
+        for v in WidgetSchemaVersion.objects.select_related("widget")
+    )
+
+
+def test_export_then_import_into_an_empty_registry_is_lossless(tmp_path, demo_registry):
+    widget = note_widget()
+    widget_version_create(
+        widget=widget, json_schema={**NOTE_SCHEMA, "title": "N2"}, examples=NOTE_EXAMPLES
+    )
+    before = snapshot()
+    call_command("widgets", "export", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir())[:2] == [
+        "action_request.json",
+        "comparables_table.json",
+    ]
+    WidgetSchemaVersion.objects.all().delete()
+    WidgetType.objects.all().delete()
+    call_command("widgets", "import", str(tmp_path))
+    assert snapshot() == before
+
+
+def test_import_adds_new_versions_and_switches_the_active_one(tmp_path):
+    note_widget()
+    call_command("widgets", "export", str(tmp_path))
+    doc = json.loads((tmp_path / "note.json").read_text())
+    doc["versions"][0]["active"] = False
+    doc["versions"].append(
+        {
+            "version": 2,
+            "active": True,
+            "json_schema": {**NOTE_SCHEMA, "title": "N2"},
+            "card_template": "{{ text }}",
+            "examples": NOTE_EXAMPLES,
+        }
+    )
+    (tmp_path / "note.json").write_text(json.dumps(doc))
+    call_command("widgets", "import", str(tmp_path))
+    assert WidgetType.objects.get(name="note").versions.get(is_active=True).version == 2
+    call_command("widgets", "import", str(tmp_path))  # again: nothing changes
+    assert WidgetSchemaVersion.objects.count() == 2
+
+
+def test_import_checks_everything_before_writing_anything(tmp_path):
+    note_widget()
+    call_command("widgets", "export", str(tmp_path))
+    good = json.loads((tmp_path / "note.json").read_text())
+    no_active = {**good, "name": "memo"}
+    no_active["versions"] = [{**good["versions"][0], "version": 1, "active": False}]
+    (tmp_path / "memo.json").write_text(json.dumps(no_active))
+    changed = json.loads(json.dumps(good))
+    changed["versions"][0].update(card_template="rewritten", active=False)  # rewriting history
+    changed["versions"].append(
+        {**good["versions"][0], "version": 2, "active": True, "examples": [{"text": 1}]}
+    )
+    (tmp_path / "note.json").write_text(json.dumps(changed))
+    (tmp_path / "zzz.json").write_text("{not json")
+    before = snapshot()
+    with pytest.raises(CommandError) as caught:
+        call_command("widgets", "import", str(tmp_path))
+    message = str(caught.value)
+    assert "nothing was imported" in message
+    assert "note.json v1: differs from the stored version" in message
+    assert "note.json v2 examples: example 1, at /text" in message
+    assert "memo.json: exactly one version must be active, found 0" in message
+    assert "zzz.json: not valid JSON" in message
+    assert snapshot() == before and not WidgetType.objects.filter(name="memo").exists()
+
+
+def test_import_of_an_empty_or_missing_directory(tmp_path):
+    with pytest.raises(CommandError, match=r"no \*\.json widget files"):
+        call_command("widgets", "import", str(tmp_path))
+    with pytest.raises(CommandError, match="is not a directory"):
+        call_command("widgets", "import", str(tmp_path / "missing"))

@@ -1,0 +1,30 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from widgets.demo_widgets import demo_widgets_load
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, created only by this command
+
+
+class Command(BaseCommand):
+    help = "Load the demo domain (widget registry, demo staff user). Safe to run again."
+
+    def handle(self, *args, **options):
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            # Set only on creation: re-running must not undo a password someone changed.
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        for name, outcome in demo_widgets_load(author=user).items():
+            self.stdout.write(f"widget {name}: {outcome}")
+        if created:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Created staff user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}"
+                )
+            )
+        else:
+            self.stdout.write(f"Staff user {DEMO_USERNAME!r} already exists (password unchanged).")

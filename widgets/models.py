@@ -1,0 +1,69 @@
+"""The widget registry: widget types and their immutable, versioned schemas."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from widgets.fields import OrderedJSONField
+
+# markup.md: NAME matches [a-z][a-z0-9_]{0,63}
+WIDGET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
+
+
+class WidgetType(models.Model):
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                WIDGET_NAME_PATTERN,
+                message="Use a lower-case letter, then up to 63 lower-case letters, digits or _.",
+                code="invalid_widget_name",
+            )
+        ],
+        help_text='What models write in <widget type="NAME">; never changes once used.',
+    )
+    title = models.CharField(max_length=120)
+    description = models.TextField(
+        help_text="What the widget is for: the prompt builder shows this to the model."
+    )
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WidgetSchemaVersion(models.Model):
+    """One immutable definition of a widget type. Messages point at the version that parsed them."""
+
+    widget = models.ForeignKey(WidgetType, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    json_schema = OrderedJSONField(help_text="JSON Schema (draft 2020-12) of the payload object.")
+    card_template = models.TextField(
+        help_text="Django template of the card; empty means a generated key/value card."
+    )
+    examples = OrderedJSONField(default=list, help_text="Example payloads, each valid.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["widget__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["widget", "version"], name="widget_version_unique"),
+            models.UniqueConstraint(
+                fields=["widget"],
+                condition=models.Q(is_active=True),
+                name="one_active_version_per_widget",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.widget.name} v{self.version}"

@@ -1,0 +1,17 @@
+"""Reads of the widget registry."""
+
+from widgets.markup import PayloadValidator, validator_for
+from widgets.models import WidgetSchemaVersion
+
+
+def active_versions(*, include_disabled: bool = False) -> dict[str, WidgetSchemaVersion]:
+    """Widget name -> its active version, in name order."""
+    versions = WidgetSchemaVersion.objects.filter(is_active=True).select_related("widget")
+    if not include_disabled:
+        versions = versions.filter(widget__enabled=True)
+    return {v.widget.name: v for v in versions.order_by("widget__name")}
+
+
+def registry_validators() -> dict[str, PayloadValidator]:
+    """What the markup parser takes: widget name -> validator of its active schema."""
+    return {name: validator_for(v.json_schema) for name, v in active_versions().items()}

@@ -1,0 +1,60 @@
+from rest_framework import serializers
+
+from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
+
+
+class WidgetVersionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    json_schema = serializers.JSONField(read_only=True)
+    examples = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = WidgetSchemaVersion
+        fields = [
+            "version",
+            "is_active",
+            "json_schema",
+            "card_template",
+            "examples",
+            "author",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class WidgetTypeSerializer(serializers.ModelSerializer):
+    active_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WidgetType
+        fields = ["name", "title", "description", "enabled", "updated", "active_version"]
+        read_only_fields = fields
+
+    def get_active_version(self, widget) -> WidgetVersionSerializer:
+        active = next((v for v in widget.versions.all() if v.is_active), None)
+        return WidgetVersionSerializer(active).data if active else None
+
+
+class VersionContentSerializer(serializers.Serializer):
+    json_schema = serializers.JSONField()
+    card_template = serializers.CharField(
+        allow_blank=True, required=False, default="", trim_whitespace=False
+    )
+    examples = serializers.JSONField()
+
+
+class WidgetTypeCreateSerializer(VersionContentSerializer):
+    name = serializers.RegexField(WIDGET_NAME_PATTERN, max_length=64)
+    title = serializers.CharField(max_length=120)
+    description = serializers.CharField()
+    enabled = serializers.BooleanField(default=True)
+
+
+class WidgetTypeUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class WidgetVersionCreateSerializer(VersionContentSerializer):
+    activate = serializers.BooleanField(default=False)

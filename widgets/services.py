@@ -1,0 +1,118 @@
+"""Writes to the widget registry. Every path that stores a version goes through here."""
+
+from django.db import transaction
+from django.db.models import Max
+
+from widgets.cards import default_card_template
+from widgets.models import WidgetSchemaVersion, WidgetType
+from widgets.version_checks import VersionContentError, check_version_content
+
+
+class RegistryError(Exception):
+    """A registry write that breaks a rule; `code` is stable, the message is for people."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+@transaction.atomic
+def widget_type_create(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    json_schema: dict,
+    examples: list,
+    card_template: str = "",
+    enabled: bool = True,
+    author=None,
+) -> WidgetType:
+    """A new widget type with its first version, active."""
+    widget = WidgetType(name=name, title=title, description=description, enabled=enabled)
+    widget.full_clean()
+    widget.save()
+    widget_version_create(
+        widget=widget,
+        json_schema=json_schema,
+        card_template=card_template,
+        examples=examples,
+        author=author,
+        activate=True,
+    )
+    return widget
+
+
+def widget_type_update(
+    *,
+    widget: WidgetType,
+    title: str | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
+) -> WidgetType:
+    # The name is what models emit and stored messages reference: it never changes.
+    for field, value in (("title", title), ("description", description), ("enabled", enabled)):
+        if value is not None:
+            setattr(widget, field, value)
+    widget.full_clean()
+    widget.save()
+    return widget
+
+
+@transaction.atomic
+def widget_version_create(
+    *,
+    widget: WidgetType,
+    json_schema: dict,
+    examples: list,
+    card_template: str = "",
+    author=None,
+    activate: bool = False,
+    number: int | None = None,
+) -> WidgetSchemaVersion:
+    """Validate and store a version of `widget` (the next number unless `number` is given).
+
+    Raises VersionContentError when the content is invalid, RegistryError when `number` is taken.
+    """
+    if not card_template.strip():
+        card_template = default_card_template(json_schema) if isinstance(json_schema, dict) else ""
+    check_version_content(json_schema=json_schema, card_template=card_template, examples=examples)
+    WidgetType.objects.select_for_update().get(pk=widget.pk)  # serialise version numbering
+    last = widget.versions.aggregate(last=Max("version"))["last"] or 0
+    if number is not None and widget.versions.filter(version=number).exists():
+        raise RegistryError(
+            f"{widget.name} v{number} exists; versions are immutable", code="version_exists"
+        )
+    version = WidgetSchemaVersion.objects.create(
+        widget=widget,
+        version=number or last + 1,
+        json_schema=json_schema,
+        card_template=card_template,
+        examples=examples,
+        author=author,
+    )
+    if activate or last == 0:
+        widget_version_activate(version=version)
+    return version
+
+
+@transaction.atomic
+def widget_version_activate(*, version: WidgetSchemaVersion) -> WidgetSchemaVersion:
+    """Make `version` the one the parser, prompts and cards use. Old versions stay as they are."""
+    WidgetType.objects.select_for_update().get(pk=version.widget_id)
+    WidgetSchemaVersion.objects.filter(widget_id=version.widget_id, is_active=True).exclude(
+        pk=version.pk
+    ).update(is_active=False)
+    WidgetSchemaVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return version
+
+
+__all__ = [
+    "RegistryError",
+    "VersionContentError",
+    "widget_type_create",
+    "widget_type_update",
+    "widget_version_activate",
+    "widget_version_create",
+]
