@@ -47,6 +47,9 @@ class WidgetTypeAdmin(admin.ModelAdmin):
     def last_change(self, obj):
         return max(filter(None, [obj.updated, obj.last_version_at]))
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # versions and stored messages reference it: disable it instead
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = WidgetTypeCreateForm
@@ -91,6 +94,11 @@ class WidgetTypeAdmin(admin.ModelAdmin):
             extra_context["new_version_url"] = (
                 reverse("admin:widgets_widgetschemaversion_add") + f"?widget={widget.pk}"
             )
+            active = widget.versions.filter(is_active=True).first()
+            if active is not None:
+                extra_context["active_preview"] = version_preview(
+                    widget_name=widget.name, **_content(active)
+                )
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -1,5 +1,8 @@
+import json
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.version_checks import VersionContentError, check_version_content
@@ -7,10 +10,19 @@ from widgets.version_checks import VersionContentError, check_version_content
 _CODE = forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "weft-code", "spellcheck": "false"})
 
 
+class PrettyJSONField(forms.JSONField):
+    """Shows stored JSON indented, so staff can edit a schema line by line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 class VersionContentForm(forms.ModelForm):
     """Schema, template and examples of a new version, checked as the service will check them."""
 
-    json_schema = forms.JSONField(widget=_CODE, help_text="JSON Schema, draft 2020-12.")
+    json_schema = PrettyJSONField(widget=_CODE, help_text="JSON Schema, draft 2020-12.")
     card_template = forms.CharField(
         widget=_CODE,
         required=False,
@@ -18,7 +30,7 @@ class VersionContentForm(forms.ModelForm):
         help_text="Django template; leave empty for a generated key/value card. Filters: "
         "money, number, label, when, safe_url, show, field, divided_by.",
     )
-    examples = forms.JSONField(widget=_CODE, help_text="A JSON list of example payloads.")
+    examples = PrettyJSONField(widget=_CODE, help_text="A JSON list of example payloads.")
 
     def clean(self):
         data = super().clean()

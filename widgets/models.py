@@ -21,7 +21,7 @@ class WidgetType(models.Model):
                 code="invalid_widget_name",
             )
         ],
-        help_text='What models write in <widget type="NAME">; never changes once used.',
+        help_text="The NAME models write in the widget tag; it never changes once created.",
     )
     title = models.CharField(max_length=120)
     description = models.TextField(

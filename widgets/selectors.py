@@ -2,6 +2,7 @@
 
 from widgets.markup import PayloadValidator, validator_for
 from widgets.models import WidgetSchemaVersion
+from widgets.render import CardSpec, Registry
 
 
 def active_versions(*, include_disabled: bool = False) -> dict[str, WidgetSchemaVersion]:
@@ -15,3 +16,17 @@ def active_versions(*, include_disabled: bool = False) -> dict[str, WidgetSchema
 def registry_validators() -> dict[str, PayloadValidator]:
     """What the markup parser takes: widget name -> validator of its active schema."""
     return {name: validator_for(v.json_schema) for name, v in active_versions().items()}
+
+
+def active_registry() -> Registry:
+    """Validators and card specs of the enabled widgets' active versions, read once."""
+    versions = active_versions()
+    return Registry(
+        validators={name: validator_for(v.json_schema) for name, v in versions.items()},
+        cards={
+            name: CardSpec(
+                template_source=v.card_template, schema=v.json_schema, title=v.widget.title
+            )
+            for name, v in versions.items()
+        },
+    )

@@ -133,3 +133,13 @@ def test_activate_needs_post(admin_client):
         reverse("admin:widgets_widgetschemaversion_activate", args=[version.pk])
     )
     assert response.status_code == 405
+
+
+def test_type_page_lists_versions_and_previews_the_active_one(admin_client, demo_registry):
+    widget = WidgetType.objects.get(name="contact_card")
+    html = admin_client.get(
+        reverse("admin:widgets_widgettype_change", args=[widget.pk])
+    ).content.decode()
+    assert "New version" in html and ">v1</a>" in html
+    assert html.count('data-widget-type="contact_card" data-outcome="valid"') == 2
+    assert 'href="mailto:maria.gonzalez@example.com"' in html

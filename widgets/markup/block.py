@@ -51,7 +51,6 @@ class OpenBlock:
         self._checked_version = 0
         self._checked_at_length = 0
         self._provisional: tuple[FieldError, ...] = ()
-        self._shown: Any = None
         self._malformation: FieldError | None = None
 
     def consume(self, text: str, pos: int) -> tuple[int, WidgetClosed | None]:
@@ -105,29 +104,25 @@ class OpenBlock:
         if self.validator is None or self.state == SEEK_CLOSE:
             return None
         scanner = self._scanner
-        version = scanner.visible_version
+        grown = scanner.visible_version != self._shown_version
+        reshaped = scanner.structure_version != self._checked_version
         length = self._body_length
-        if version == self._shown_version or not _due(
+        if not (grown or reshaped) or not _due(
             length, self._shown_at_length, _SNAPSHOT_FREELY_UP_TO
         ):
             return None
         partial = scanner.partial()
         if partial is None:
             return None
-        self._shown_version = version
-        self._shown_at_length = length
         provisional = self._provisional
-        if scanner.structure_version != self._checked_version and _due(
-            length, self._checked_at_length, _CHECK_FREELY_UP_TO
-        ):
+        if reshaped and _due(length, self._checked_at_length, _CHECK_FREELY_UP_TO):
             self._checked_version = scanner.structure_version
             self._checked_at_length = length
             provisional = tuple(self.validator.provisional_errors(partial))
-        # A string that just closed, or whitespace, changes the version but not the value.
-        # Finished subtrees are shared between snapshots, so this compares mostly by identity.
-        if provisional == self._provisional and partial == self._shown:
-            return None
-        self._shown = partial
+        if not grown and provisional == self._provisional:
+            return None  # e.g. a string closed: the value on show is the same
+        self._shown_version = scanner.visible_version
+        self._shown_at_length = length
         self._provisional = provisional
         return WidgetProgress(
             index=self.index, type=self.type, partial=partial, provisional_errors=provisional

@@ -124,8 +124,8 @@ class JsonObjectScanner:
     def __init__(self) -> None:
         self.expect = EXPECT_OBJECT
         self.error: FieldError | None = None
-        # Bumped whenever the partial value changes / its structure changes (a value
-        # starts or ends, rather than a string growing): callers compare, never read.
+        # Bumped when the partial value changes, and when its structure changes (a value
+        # starts or ends, not a string growing): callers compare them, never read them.
         self.visible_version = 0
         self.structure_version = 0
         self._root: dict[str, Any] | None = None
@@ -175,7 +175,7 @@ class JsonObjectScanner:
                 end = _STRING_RUN(text, pos).end()
                 if end > pos:
                     pieces.append(text[pos:end])
-                    visible = True
+                    visible = visible or not self._in_key
                     pos = end
                     if pos == n:
                         break
@@ -194,7 +194,7 @@ class JsonObjectScanner:
                     decoded, used = _read_escape(text, pos)
                     if used > 0:
                         pieces.append(decoded)
-                        visible = True
+                        visible = visible or not self._in_key
                         pos += used
                         continue
                     if used == 0:  # cut by the chunk boundary
@@ -314,7 +314,9 @@ class JsonObjectScanner:
             else:
                 parent.append(value)
                 expect = EXPECT_COMMA_OR_CLOSE_ARRAY
-            visible = structure = True
+            # A finished string was on show all along; a number or literal appears now.
+            visible = visible or type(value) is not str
+            structure = True
         self.expect = expect
         self._mode = mode
         if visible:

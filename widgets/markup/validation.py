@@ -19,12 +19,13 @@ Duplicate keys in the payload (last wins) can make a provisional error disappear
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
 from .events import FieldError
+from .schema_fast_path import compile_check
 
 # Keywords whose verdict on a container more items or properties cannot reverse.
 _SETTLED_FOR_OPEN_CONTAINERS = frozenset(
@@ -46,62 +47,77 @@ class PayloadValidator:
         self._validator = Draft202012Validator(
             schema, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
+        self._certainly_valid = compile_check(schema)
 
     def __repr__(self) -> str:
         return f"PayloadValidator({self.schema.get('$id', self.schema.get('title', '?'))!r})"
 
     def errors(self, payload: Any) -> list[FieldError]:
         """Every schema error of a complete payload, sorted by pointer then message."""
-        try:
-            found = [_field_error(error) for error in self._validator.iter_errors(payload)]
-        except RecursionError:
-            found = [FieldError(pointer="", message=_TOO_DEEP)]
-        return sorted(found)
+        if self._fast(payload, None):
+            return []
+        return sorted(self._jsonschema_errors(payload, lambda error: True))
 
     def provisional_errors(self, partial: Any) -> list[FieldError]:
         """The errors a partial payload already commits to (see the module rules)."""
-        last_path = _last_path(partial)
+        path, scalar = _last_path(partial)
+        if self._fast(partial, path):
+            return []
+        open_containers = {path[:depth] for depth in range(len(path) + (scalar is _NONE))}
+        scalar_path = path if scalar is not _NONE else None
+
+        def settled(error: ValidationError) -> bool:
+            where = tuple(error.absolute_path)
+            if where in open_containers:
+                return error.validator in _SETTLED_FOR_OPEN_CONTAINERS
+            if where == scalar_path:
+                if type(scalar) is str:
+                    return error.validator in _SETTLED_FOR_GROWING_STRINGS
+                # A number may still be growing (1.5 -> 1.5e1, an integer); literals are whole.
+                return type(scalar) not in (int, float)
+            return True
+
+        return sorted(self._jsonschema_errors(partial, settled))
+
+    def _fast(self, payload: Any, open_path: tuple[Any, ...] | None) -> bool:
+        if self._certainly_valid is None:
+            return False
         try:
-            found = [
-                _field_error(error)
-                for error in self._validator.iter_errors(partial)
-                if _settled(error, last_path)
+            return self._certainly_valid(payload, open_path, 0)
+        except Exception:  # any doubt goes to jsonschema
+            return False
+
+    def _jsonschema_errors(
+        self, payload: Any, keep: Callable[[ValidationError], bool]
+    ) -> list[FieldError]:
+        # Model output is untrusted and jsonschema is not hardened against it: nesting
+        # beyond the recursion limit, or multipleOf on 1e400, raise instead of failing.
+        try:
+            return [
+                FieldError(pointer=json_pointer(error.absolute_path), message=error.message)
+                for error in self._validator.iter_errors(payload)
+                if keep(error)
             ]
         except RecursionError:
-            return []
-        return sorted(found)
+            return [FieldError(pointer="", message=_TOO_DEEP)]
+        except Exception as error:  # never raise on model output
+            return [FieldError(pointer="", message=f"could not validate: {error!r}")]
 
 
-def _field_error(error: ValidationError) -> FieldError:
-    return FieldError(pointer=json_pointer(error.absolute_path), message=error.message)
+_NONE = object()
 
 
-def _last_path(partial: Any) -> tuple[set[tuple[Any, ...]], tuple[Any, ...] | None, Any]:
-    """The containers on the last path, and the path and value of the scalar ending it."""
-    containers: set[tuple[Any, ...]] = set()
+def _last_path(partial: Any) -> tuple[tuple[Any, ...], Any]:
+    """Keys from the root to the last container or scalar; and that scalar, or _NONE."""
     path: list[Any] = []
     node = partial
     while type(node) is dict or type(node) is list:
-        containers.add(tuple(path))
         if not node:
-            return containers, None, None
+            return tuple(path), _NONE
         key = next(reversed(node)) if type(node) is dict else len(node) - 1
         path.append(key)
         node = node[key]
-    return containers, tuple(path), node
-
-
-def _settled(error: ValidationError, last_path: tuple[Any, ...]) -> bool:
-    containers, scalar_path, scalar = last_path
-    where = tuple(error.absolute_path)
-    if where in containers:
-        return error.validator in _SETTLED_FOR_OPEN_CONTAINERS
-    if where == scalar_path:
-        if type(scalar) is str:
-            return error.validator in _SETTLED_FOR_GROWING_STRINGS
-        # A number may still be growing (1.5 -> 1.5e1, an integer); literals are whole.
-        return type(scalar) not in (int, float)
-    return True
+    return tuple(path), node
 
 
 @functools.lru_cache(maxsize=256)
