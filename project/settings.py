@@ -154,6 +154,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Serving: which backend answers chat turns, and where model weights are cached.
+WEFT_BACKEND = os.environ.get("WEFT_BACKEND", "local")  # "local" (in-process) or "vllm"
+WEFT_VLLM_URL = os.environ.get("WEFT_VLLM_URL", "http://127.0.0.1:8001/v1")
+WEFT_MODEL_DIR = Path(os.environ.get("WEFT_MODEL_DIR", DATA_DIR / "models")).resolve()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
