@@ -12,6 +12,13 @@ The stream may end in any state: that block is `unterminated` (it wins over malf
 unknown_type: the text after it was never seen). A '</widget>' inside a JSON string is
 string content; once the body is broken, the first '</widget>' after the break ends it.
 
+One exception, decided at the end of the stream: if the unterminated block holds a literal
+'</widget>', it can only be inside a string that never closed ({"a": "x</widget> more
+prose). In hindsight that was the block's end: the block is `malformed` up to it, and the
+text after it is read again as markup (prose, and maybe more blocks). This is what
+JSONTestSuite's n_object_unterminated-value wants, and it gives a model that dropped a
+quote its following prose back.
+
 Outcome precedence: unterminated > unknown_type > malformed > invalid > valid.
 Unknown types get no WidgetProgress: nothing can render them progressively.
 """
@@ -128,16 +135,35 @@ class OpenBlock:
             index=self.index, type=self.type, partial=partial, provisional_errors=provisional
         )
 
-    def close_unterminated(self, rest: str) -> WidgetClosed:
-        """The stream ended inside this block; `rest` is text held back from the last call."""
+    def close_at_end(self, rest: str) -> tuple[WidgetClosed, str]:
+        """The stream ended inside this block; `rest` is text held back from the last call.
+
+        Returns the closing event, and text to read again as markup (see the module rules).
+        """
         self._raw.append(rest)
-        scanner = self._scanner
-        payload = scanner.value if self.state == AFTER_BODY else scanner.partial()
-        return self._closed(
-            Outcome.UNTERMINATED,
-            payload,
-            (FieldError(pointer="", message="the stream ended before '</widget>'"),),
+        raw = "".join(self._raw)
+        body_start = len(self._raw[0])
+        cut = raw.find(CLOSE_TAG, body_start)
+        if cut < 0:
+            scanner = self._scanner
+            payload = scanner.value if self.state == AFTER_BODY else scanner.partial()
+            error = FieldError(pointer="", message="the stream ended before '</widget>'")
+            return self._closed(Outcome.UNTERMINATED, payload, (error,), raw), ""
+        # Only a string can have swallowed this '</widget>': in hindsight it never closed.
+        end = cut + len(CLOSE_TAG)
+        scanner = json_scanner.JsonObjectScanner()
+        scanner.feed(raw[body_start:cut], 0)
+        payload = scanner.partial()
+        if self.validator is None:
+            return self._closed(Outcome.UNKNOWN_TYPE, payload, self._unknown_type(), raw[:end]), (
+                raw[end:]
+            )
+        error = FieldError(
+            pointer=scanner.open_pointer(),
+            message=f"unterminated string: the stream ended, so the '</widget>' at body offset "
+            f"{cut - body_start} ends the block",
         )
+        return self._closed(Outcome.MALFORMED, payload, (error,), raw[:end]), raw[end:]
 
     def _close_parsed(self) -> WidgetClosed:
         payload = self._scanner.value
@@ -157,7 +183,11 @@ class OpenBlock:
         return (FieldError(pointer="", message=f"unknown widget type {self.type!r}"),)
 
     def _closed(
-        self, outcome: Outcome, payload: Any, errors: tuple[FieldError, ...]
+        self,
+        outcome: Outcome,
+        payload: Any,
+        errors: tuple[FieldError, ...],
+        raw: str | None = None,
     ) -> WidgetClosed:
         return WidgetClosed(
             index=self.index,
@@ -165,7 +195,7 @@ class OpenBlock:
             outcome=outcome,
             payload=payload,
             errors=errors,
-            raw="".join(self._raw),
+            raw="".join(self._raw) if raw is None else raw,
         )
 
 

@@ -72,8 +72,15 @@ class MarkupParser:
                 events.append(ProseDelta(text=held))
         else:
             assert self._block is not None
-            events.append(self._block.close_unterminated(held))
+            closed, again = self._block.close_at_end(held)
+            events.append(closed)
             self._block = None
+            if again:
+                # Rare (see block.py): the text after a block cut in hindsight.
+                rest = MarkupParser(self._registry)
+                rest._blocks_opened = self._blocks_opened
+                events.extend(rest.feed(again))
+                events.extend(rest.close())
         self._state = CLOSED
         return events
 

@@ -91,8 +91,8 @@ def parse_markup(text: str, registry: Mapping[str, PayloadValidator]) -> list[Se
             block = OpenBlock(index=index, type=name, validator=validator, tag=match.group(0))
             stop, closed = block.consume(text, body_start)
             if closed is None:
-                closed = block.close_unterminated(text[stop:])
-                stop = len(text)
+                closed, again = block.close_at_end(text[stop:])
+                stop = len(text) - len(again)
             pos = stop
             segments.append(segment_for(closed))
         index += 1
