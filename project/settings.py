@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "project",
     "widgets",
     "serving",
+    "crm",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from crm.services import crm_fixture_load
 from widgets.demo_widgets import demo_widgets_load
 
 DEMO_USERNAME = "demo"
@@ -8,7 +9,7 @@ DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, created only b
 
 
 class Command(BaseCommand):
-    help = "Load the demo domain (widget registry, demo staff user). Safe to run again."
+    help = "Load the demo domain (widget registry, CRM, demo staff user). Safe to run again."
 
     def handle(self, *args, **options):
         user, created = get_user_model().objects.get_or_create(
@@ -20,6 +21,11 @@ class Command(BaseCommand):
             user.save()
         for name, outcome in demo_widgets_load(author=user).items():
             self.stdout.write(f"widget {name}: {outcome}")
+        counts = crm_fixture_load()
+        if counts.get("listings"):
+            self.stdout.write("CRM: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        else:
+            self.stdout.write("CRM: already loaded")
         if created:
             self.stdout.write(
                 self.style.SUCCESS(
