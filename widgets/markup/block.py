@@ -32,7 +32,7 @@ from .validation import PayloadValidator
 
 BODY, AFTER_BODY, SEEK_CLOSE = range(3)
 
-_WHITESPACE_RUN = json_scanner._WHITESPACE_RUN
+_WHITESPACE_RUN = json_scanner.WHITESPACE_RUN
 
 # Snapshots copy the open path and provisional checks walk the whole partial: for bodies
 # larger than these, do either only after the body has grown by 1/8 since the last time,

@@ -97,7 +97,7 @@ ERROR = 2  # not one JSON object; the returned position is where it went wrong
 # Inside a token that a chunk boundary may cut.
 _BETWEEN_TOKENS, _IN_STRING, _IN_NUMBER = range(3)
 
-_WHITESPACE_RUN = re.compile(r"[ \t\n\r]*").match
+WHITESPACE_RUN = re.compile(r"[ \t\n\r]*").match
 _STRING_RUN = re.compile(r'[^"\\\x00-\x1f]*').match
 _NUMBER_RUN = re.compile(r"[0-9eE.+\-]*").match
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?").fullmatch
@@ -230,7 +230,7 @@ class JsonObjectScanner:
                     status = ERROR
                     break
                 if token == WHITESPACE:
-                    pos = _WHITESPACE_RUN(text, pos).end()
+                    pos = WHITESPACE_RUN(text, pos).end()
                     continue
                 if token == STRING or token == KEY:
                     pos += 1

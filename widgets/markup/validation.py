@@ -63,12 +63,13 @@ class PayloadValidator:
         path, scalar = _last_path(partial)
         if self._fast(partial, path):
             return []
-        open_containers = {path[:depth] for depth in range(len(path) + (scalar is _NONE))}
+        # Containers on the path are its prefixes; all of it too, unless a scalar ends it.
+        deepest_container = len(path) - (scalar is not _NONE)
         scalar_path = path if scalar is not _NONE else None
 
         def settled(error: ValidationError) -> bool:
             where = tuple(error.absolute_path)
-            if where in open_containers:
+            if len(where) <= deepest_container and path[: len(where)] == where:
                 return error.validator in _SETTLED_FOR_OPEN_CONTAINERS
             if where == scalar_path:
                 if type(scalar) is str:
