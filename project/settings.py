@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "widgets",
     "serving",
     "crm",
+    "chat",
+    "finetune",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -144,6 +147,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The reply stream is a plain async view (SSE), so it is described here by hand.
+    "APPEND_PATHS": {
+        "/api/messages/{id}/stream/": {
+            "get": {
+                "operationId": "messages_stream",
+                "summary": "Stream an assistant reply as Server-Sent Events",
+                "description": "Events: `ops` (replace or append rendered segments), `done` "
+                "(final HTML, block outcomes), `error` (the backend failed; the user's message "
+                "is kept). The first request generates the reply; later ones replay it.",
+                "tags": ["messages"],
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": {"description": "text/event-stream"},
+                    "404": {"description": "No such reply for this user"},
+                },
+            }
+        }
+    },
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -160,6 +183,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 WEFT_BACKEND = os.environ.get("WEFT_BACKEND", "local")  # "local" (in-process) or "vllm"
 WEFT_VLLM_URL = os.environ.get("WEFT_VLLM_URL", "http://127.0.0.1:8001/v1")
 WEFT_MODEL_DIR = Path(os.environ.get("WEFT_MODEL_DIR", DATA_DIR / "models")).resolve()
+# Chat replies: constrained decoding keeps every widget the model opens valid (serving/).
+WEFT_CHAT_CONSTRAINED = _env_flag("WEFT_CHAT_CONSTRAINED", default=True)
+WEFT_CHAT_MAX_TOKENS = int(os.environ.get("WEFT_CHAT_MAX_TOKENS", "512"))
+WEFT_MAX_CONCURRENT_REPLIES = int(os.environ.get("WEFT_MAX_CONCURRENT_REPLIES", "64"))
 
 LOGGING = {
     "version": 1,

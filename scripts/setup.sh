@@ -30,3 +30,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
   echo "$want" > "$stamp"
 fi
+
+# The browser tests drive Debian's Chromium (never `playwright install`, which downloads its own).
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "weft: installing Debian's chromium for the browser tests"
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "weft: /usr/bin/chromium is missing; install Debian's chromium package for the browser tests" >&2
+  fi
+fi

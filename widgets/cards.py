@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from widgets.url_safety import is_dangerous_url, is_safe_url
 
@@ -88,17 +88,31 @@ def render_card_body(*, template_source: str, payload, schema=None) -> SafeStrin
 
 
 def render_card(
-    *, widget_type: str, template_source: str, payload, schema=None, outcome: str = "valid"
+    *,
+    widget_type: str,
+    template_source: str,
+    payload,
+    schema=None,
+    outcome: str = "valid",
+    block_index: int | None = None,
 ) -> SafeString:
     body = render_card_body(template_source=template_source, payload=payload, schema=schema)
     return format_html(
-        '<article class="weft-card weft-card--{}" data-widget-type="{}" data-outcome="{}">'
+        '<article class="weft-card weft-card--{}" data-widget-type="{}" data-outcome="{}"{}>'
         "{}</article>",
         widget_type,
         widget_type,
         outcome,
+        block_attribute(block_index),
         body,
     )
+
+
+def block_attribute(block_index: int | None) -> SafeString:
+    """data-block-index: which block of its message a card is (action cards post it back)."""
+    if block_index is None:
+        return mark_safe("")
+    return format_html(' data-block-index="{}"', block_index)
 
 
 def _template_string(text: str) -> str:

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from markdown_it import MarkdownIt
 
 from widgets.card_library import show
-from widgets.cards import CardTemplateError, render_card
+from widgets.cards import CardTemplateError, block_attribute, render_card
 from widgets.markup import (
     MarkupParser,
     Outcome,
@@ -66,28 +66,36 @@ def render_prose(text: str) -> str:
 
 
 _PROBLEMS = {
-    Outcome.INVALID: "This {label} card does not match its schema.",
-    Outcome.MALFORMED: "This {label} card is not one JSON object.",
+    Outcome.INVALID: "This {label} does not match its schema.",
+    Outcome.MALFORMED: "This {label} is not one JSON object.",
     Outcome.UNKNOWN_TYPE: "There is no widget type “{type}”.",
-    Outcome.UNTERMINATED: "This {label} card was cut off before its end.",
+    Outcome.UNTERMINATED: "This {label} was cut off before its end.",
 }
 
 
 def fallback_card(
-    *, widget_type: str, outcome: str, raw: str, errors=(), label: str = "", problem=None
+    *,
+    widget_type: str,
+    outcome: str,
+    raw: str,
+    errors=(),
+    label: str = "",
+    problem=None,
+    block_index: int | None = None,
 ) -> str:
     problem = problem or _PROBLEMS[Outcome(outcome)].format(
-        label=label or widget_type, type=widget_type
+        label=label or f"“{widget_type}” card", type=widget_type
     )
     details = format_html_join(
         "", "<li><code>{}</code> {}</li>", ((e.pointer or "/", e.message) for e in errors[:10])
     )
     return format_html(
-        '<article class="weft-card weft-card--fallback" data-widget-type="{}" data-outcome="{}">'
+        '<article class="weft-card weft-card--fallback" data-widget-type="{}" data-outcome="{}"{}>'
         '<div class="weft-card__body"><div class="weft-card__title">{}</div>{}'
         "<details><summary>Raw output</summary><pre>{}</pre></details></div></article>",
         widget_type,
         outcome,
+        block_attribute(block_index),
         problem,
         format_html('<ul class="weft-errors">{}</ul>', details) if errors else "",
         raw,
@@ -116,12 +124,14 @@ def render_widget(closed: WidgetClosed, cards: Mapping[str, CardSpec]) -> str:
                 template_source=spec.template_source,
                 payload=closed.payload,
                 schema=spec.schema,
+                block_index=closed.index,
             )
         except CardTemplateError:
             # Templates are checked against every example on save; a payload can still trip one.
             return fallback_card(
                 widget_type=closed.type, outcome=closed.outcome, raw=closed.raw, label=label,
-                problem=f"The {label or closed.type} card could not be drawn.",
+                problem=f"The {label or closed.type} could not be drawn.",
+                block_index=closed.index,
             )  # fmt: skip
     return fallback_card(
         widget_type=closed.type,
@@ -129,19 +139,22 @@ def render_widget(closed: WidgetClosed, cards: Mapping[str, CardSpec]) -> str:
         raw=closed.raw,
         errors=closed.errors,
         label=label,
+        block_index=closed.index,
     )
 
 
 def render_message(text: str, registry: Registry) -> str:
     """The HTML of a finished message."""
     parts = []
+    blocks = 0
     for segment in parse_markup(text, registry.validators):
         if segment.kind == "prose":
             parts.append(render_prose(segment.text))
         else:
+            blocks += 1
             closed = WidgetClosed(
-                index=0, type=segment.type, outcome=segment.outcome, payload=segment.payload,
-                errors=tuple(segment.errors), raw=segment.text,
+                index=blocks - 1, type=segment.type, outcome=segment.outcome,
+                payload=segment.payload, errors=tuple(segment.errors), raw=segment.text,
             )  # fmt: skip
             parts.append(render_widget(closed, registry.cards))
     return "".join(parts)
@@ -164,15 +177,19 @@ class StreamRenderer:
     _parser: MarkupParser = field(init=False)
     _segments: list[str] = field(default_factory=list, init=False)
     _prose: str | None = field(default=None, init=False)  # text of the open prose segment
+    # Finished paragraphs of the open prose segment, rendered once while it streams.
+    _stable_len: int = field(default=0, init=False)
+    _stable_html: str = field(default="", init=False)
+    _approximate: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._parser = MarkupParser(self.registry.validators)
 
     def feed(self, text: str) -> list[RenderOp]:
-        return self._apply(self._parser.feed(text))
+        return self._apply(self._parser.feed(text), closing=False)
 
     def close(self) -> list[RenderOp]:
-        return self._apply(self._parser.close())
+        return self._apply(self._parser.close(), closing=True)
 
     def html(self) -> str:
         return "".join(self._segments)
@@ -184,7 +201,24 @@ class StreamRenderer:
             self._segments[-1] = html
         return RenderOp(segment=len(self._segments) - 1, kind=kind, html=html)
 
-    def _apply(self, events) -> list[RenderOp]:
+    def _prose_html(self, *, final: bool) -> str:
+        """The open prose segment's HTML: exact when final, paragraph-cached while streaming.
+
+        Re-rendering the whole segment at every token costs O(segment); a finished paragraph
+        renders the same alone, except in constructs that span blank lines (fenced code,
+        loose lists), which the final render of the segment gets exactly right.
+        """
+        text = self._prose or ""
+        if final or "```" in text or "~~~" in text:
+            self._stable_len, self._stable_html, self._approximate = 0, "", False
+            return render_prose(text)
+        cut = text.rfind("\n\n")
+        if cut > self._stable_len:
+            self._stable_len, self._stable_html = cut, render_prose(text[:cut])
+        self._approximate = self._stable_len > 0
+        return self._stable_html + render_prose(text[self._stable_len :])
+
+    def _apply(self, events, *, closing: bool) -> list[RenderOp]:
         ops: list[RenderOp] = []
         prose_changed = False
         for event in events:
@@ -195,9 +229,9 @@ class StreamRenderer:
                 self._prose += event.text
                 prose_changed = True
                 continue
-            if prose_changed:
-                ops.append(self._set("prose", render_prose(self._prose), new=False))
-                prose_changed = False
+            if self._prose is not None and (prose_changed or self._approximate):
+                ops.append(self._set("prose", self._prose_html(final=True), new=False))
+            prose_changed = False
             spec = self.registry.cards.get(event.type)
             label = spec.title if spec else ""
             if isinstance(event, WidgetOpened):
@@ -214,8 +248,8 @@ class StreamRenderer:
                 ops.append(self._set("skeleton", html, new=False))
             elif isinstance(event, WidgetClosed):
                 ops.append(self._set("card", render_widget(event, self.registry.cards), new=False))
-        if prose_changed:
-            ops.append(self._set("prose", render_prose(self._prose), new=False))
+        if self._prose is not None and (prose_changed or (closing and self._approximate)):
+            ops.append(self._set("prose", self._prose_html(final=closing), new=False))
         return [op for i, op in enumerate(ops) if not _superseded(ops, i)]
 
 

@@ -169,3 +169,16 @@ def test_parse_markup_command_output_does_not_depend_on_chunk_size(registry, tmp
     ]
     (invalid,) = [s for s in json.loads(json.dumps(lines[2]))["segments"] if s["kind"] == "widget"]
     assert invalid["payload"]["address"] == "</widget> inside a string"
+
+
+def test_long_prose_streams_paragraph_by_paragraph_and_ends_exact(registry):
+    # A loose list spans blank lines: streamed paragraphs render alone, the end is exact.
+    text = "Intro paragraph.\n\n1. first\n\n2. second\n\n" + "More words. " * 50 + "\n\nBye."
+    renderer, page = StreamRenderer(registry), []
+    for i in range(0, len(text), 3):
+        for op in renderer.feed(text[i : i + 3]):
+            page[op.segment : op.segment + 1] = [op.html]
+    for op in renderer.close():
+        page[op.segment : op.segment + 1] = [op.html]
+    assert "".join(page) == render_message(text, registry) == renderer.html()
+    assert '<ol start="2">' not in "".join(page)

@@ -1,0 +1,77 @@
+from rest_framework import serializers
+
+from chat.models import ActionRun, Conversation, Correction, Feedback, Message
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created", "updated"]
+        read_only_fields = ["id", "created", "updated"]
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Feedback
+        fields = ["rating", "comment", "updated"]
+        read_only_fields = ["updated"]
+
+
+class CorrectionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Correction
+        fields = ["id", "raw", "author", "training_candidate", "created"]
+        read_only_fields = ["id", "author", "training_candidate", "created"]
+
+
+class ActionRunSerializer(serializers.ModelSerializer):
+    params = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = ActionRun
+        fields = ["block_index", "action", "params", "status", "outcome", "created"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    context = serializers.JSONField(read_only=True)
+    widget_versions = serializers.JSONField(read_only=True)
+    blocks = serializers.JSONField(read_only=True)
+    feedback = FeedbackSerializer(read_only=True)
+    corrections = CorrectionSerializer(many=True, read_only=True)
+    action_runs = ActionRunSerializer(many=True, read_only=True)
+    stream_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "role", "raw", "context", "model_name", "manual_prompt", "widget_versions",
+            "blocks", "status", "error", "is_current", "latency_s", "first_token_s",
+            "prompt_tokens", "completion_tokens", "created", "feedback", "corrections",
+            "action_runs", "stream_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_stream_url(self, message) -> str | None:
+        if message.role != Message.Role.ASSISTANT:
+            return None
+        return f"/api/messages/{message.pk}/stream/"
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=True, max_length=4000)
+    model = serializers.CharField(required=False, default="base", max_length=120)
+
+
+class RegenerateSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, max_length=120)
+
+
+class CorrectionCreateSerializer(serializers.Serializer):
+    raw = serializers.CharField(trim_whitespace=False, max_length=20_000)
+
+
+class ActionDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["confirm", "cancel"])

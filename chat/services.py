@@ -1,0 +1,167 @@
+"""Writes to conversations: messages, replies' bookkeeping, feedback, corrections, actions."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.models import ActionRun, Conversation, Correction, Feedback, Message
+from crm.retrieval import retrieve_context
+from crm.services import CrmActionError, crm_action_run
+from serving.backend import BASE_MODEL
+from widgets.markup import Outcome, parse_markup
+from widgets.selectors import active_registry, registry_at, version_numbers
+
+MAX_USER_MESSAGE = 4_000
+
+
+class ChatError(Exception):
+    """A request the chat refuses; `field` names what to fix, the message says how."""
+
+    def __init__(self, message: str, *, field: str = "non_field_errors", code: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def conversation_create(*, owner, title: str = "") -> Conversation:
+    return Conversation.objects.create(owner=owner, title=title.strip()[:200])
+
+
+def _history_texts(conversation: Conversation) -> tuple[str, ...]:
+    return tuple(
+        conversation.messages.filter(is_current=True).exclude(status=Message.Status.FAILED)
+        .values_list("raw", flat=True)
+    )  # fmt: skip
+
+
+@transaction.atomic
+def chat_message_create(
+    *,
+    conversation: Conversation,
+    text: str,
+    model_name: str = BASE_MODEL,
+    manual_prompt: bool = True,
+) -> tuple[Message, Message]:
+    """The user's message and the assistant reply it starts (streaming, not generated yet).
+
+    The reply's context is retrieved now and stored, so the turn can be replayed exactly.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ChatError("Write a message first.", field="text", code="empty")
+    if len(text) > MAX_USER_MESSAGE:
+        raise ChatError(f"Keep a message under {MAX_USER_MESSAGE} characters.", field="text")
+    history = _history_texts(conversation)
+    user_message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, raw=text
+    )
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        context=retrieve_context(text, history=history),
+        model_name=model_name,
+        manual_prompt=manual_prompt,
+        widget_versions=version_numbers(),
+    )
+    if not conversation.title:
+        conversation.title = text[:80]
+    conversation.save(update_fields=["title", "updated"])
+    return user_message, reply
+
+
+@transaction.atomic
+def chat_reply_regenerate(*, reply: Message, model_name: str | None = None) -> Message:
+    """A new reply to the same user message; the old one stays, marked not current."""
+    if reply.role != Message.Role.ASSISTANT or not reply.is_current:
+        raise ChatError("Only the current reply can be regenerated.")
+    if reply.status == Message.Status.STREAMING:
+        raise ChatError("This reply is still being written; stop it first.")
+    reply.is_current = False
+    reply.save(update_fields=["is_current"])
+    return Message.objects.create(
+        conversation=reply.conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        context=reply.context,
+        model_name=model_name or reply.model_name,
+        manual_prompt=reply.manual_prompt,
+        widget_versions=version_numbers(),
+    )
+
+
+def feedback_set(*, message: Message, rating: int, comment: str = "") -> Feedback:
+    if message.role != Message.Role.ASSISTANT:
+        raise ChatError("Feedback is for the assistant's answers.")
+    if rating not in (1, -1):
+        raise ChatError("rating is 1 (thumbs up) or -1 (thumbs down)", field="rating")
+    feedback, _ = Feedback.objects.update_or_create(
+        message=message, defaults={"rating": rating, "comment": (comment or "").strip()[:2000]}
+    )
+    return feedback
+
+
+def correction_problems(raw: str) -> list[str]:
+    """Why `raw` cannot stand as a corrected answer: every widget must be valid."""
+    problems = []
+    for index, segment in enumerate(
+        s for s in parse_markup(raw, active_registry().validators) if s.kind == "widget"
+    ):
+        if segment.outcome is not Outcome.VALID:
+            where = f"widget {index + 1} ({segment.type})"
+            details = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in segment.errors[:5])
+            problems.append(f"{where} is {segment.outcome}" + (f": {details}" if details else ""))
+    return problems
+
+
+def correction_create(*, message: Message, raw: str, author) -> Correction:
+    if message.role != Message.Role.ASSISTANT:
+        raise ChatError("Only the assistant's answers can be corrected.")
+    raw = (raw or "").strip()
+    if not raw:
+        raise ChatError("A correction cannot be empty.", field="raw")
+    if raw == message.raw.strip():
+        raise ChatError("The correction is the same as the answer.", field="raw")
+    if problems := correction_problems(raw):
+        raise ChatError(" | ".join(problems), field="raw", code="invalid_widgets")
+    return Correction.objects.create(
+        message=message, raw=raw, author=author, widget_versions=version_numbers()
+    )
+
+
+def action_decide(*, message: Message, block_index: int, confirm: bool, user) -> ActionRun:
+    """Run (or cancel) the action_request card `block_index` of `message`, once."""
+    registry = registry_at(message.widget_versions)
+    blocks = [s for s in parse_markup(message.raw, registry.validators) if s.kind == "widget"]
+    if not 0 <= block_index < len(blocks) or blocks[block_index].type != "action_request":
+        raise ChatError("There is no action card at that place in the message.", code="not_found")
+    block = blocks[block_index]
+    if block.outcome is not Outcome.VALID:
+        raise ChatError("That action card is not valid, so it cannot run.")
+    if ActionRun.objects.filter(message=message, block_index=block_index).exists():
+        raise ChatError("That action was already decided.", code="already_decided")
+    action, params = block.payload["action"], block.payload["params"]
+    if not confirm:
+        status, outcome = ActionRun.Status.CANCELLED, "Cancelled; nothing was changed."
+    else:
+        try:
+            with transaction.atomic():
+                status, outcome = (
+                    ActionRun.Status.DONE,
+                    crm_action_run(action=action, params=params, user=user),
+                )
+        except CrmActionError as exc:
+            status, outcome = ActionRun.Status.FAILED, str(exc)
+    try:
+        return ActionRun.objects.create(
+            message=message, block_index=block_index, action=action, params=params,
+            status=status, outcome=outcome, user=user,
+        )  # fmt: skip
+    except IntegrityError as exc:  # a double click that raced the check above
+        raise ChatError("That action was already decided.", code="already_decided") from exc
+
+
+def reply_finish(*, reply: Message, raw: str, blocks: list, usage: dict, error: str = "") -> None:
+    fields = {"raw": raw, "blocks": blocks, "error": error, **usage}
+    fields["status"] = Message.Status.FAILED if error and not raw else Message.Status.DONE
+    Message.objects.filter(pk=reply.pk).update(**fields)
+    Conversation.objects.filter(pk=reply.conversation_id).update(updated=timezone.now())
