@@ -95,7 +95,7 @@ class MessageListApi(APIView):
             chat_message_create,
             conversation=conversation,
             text=data["text"],
-            model_name=data["model"],
+            model_name=data.get("model"),
         )
         return Response(
             MessageSerializer([user_message, reply], many=True).data, status=status.HTTP_201_CREATED

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import reply_finish
+from finetune.adapters import adapter_ensure_loaded
 from serving.backend import (
     BASE_MODEL,
     BackendError,
@@ -114,6 +115,7 @@ def reply_events(reply_id: int, *, cancel: threading.Event) -> Iterator[dict]:
     error = ""
     started = last_save = time.monotonic()
     try:
+        adapter_ensure_loaded(reply.model_name or BASE_MODEL)  # after a restart, or another process
         stream = backend.stream(
             messages,
             model=reply.model_name or BASE_MODEL,

@@ -62,7 +62,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=True, max_length=4000)
-    model = serializers.CharField(required=False, default="base", max_length=120)
+    model = serializers.CharField(required=False, max_length=120, help_text="Default: promoted.")
 
 
 class RegenerateSerializer(serializers.Serializer):

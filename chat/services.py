@@ -6,7 +6,7 @@ from django.utils import timezone
 from chat.models import ActionRun, Conversation, Correction, Feedback, Message
 from crm.retrieval import retrieve_context
 from crm.services import CrmActionError, crm_action_run
-from serving.backend import BASE_MODEL
+from finetune.adapters import prompt_form_for, served_model
 from widgets.markup import Outcome, parse_markup
 from widgets.selectors import active_registry, registry_at, version_numbers
 
@@ -38,13 +38,15 @@ def chat_message_create(
     *,
     conversation: Conversation,
     text: str,
-    model_name: str = BASE_MODEL,
-    manual_prompt: bool = True,
+    model_name: str | None = None,
 ) -> tuple[Message, Message]:
     """The user's message and the assistant reply it starts (streaming, not generated yet).
 
     The reply's context is retrieved now and stored, so the turn can be replayed exactly.
+    With no model named, the promoted adapter (or the base model) answers; an adapter gets
+    the prompt form it was trained with.
     """
+    model_name = model_name or served_model()[0]
     text = (text or "").strip()
     if not text:
         raise ChatError("Write a message first.", field="text", code="empty")
@@ -60,7 +62,7 @@ def chat_message_create(
         status=Message.Status.STREAMING,
         context=retrieve_context(text, history=history),
         model_name=model_name,
-        manual_prompt=manual_prompt,
+        manual_prompt=prompt_form_for(model_name),
         widget_versions=version_numbers(),
     )
     if not conversation.title:
@@ -84,7 +86,7 @@ def chat_reply_regenerate(*, reply: Message, model_name: str | None = None) -> M
         status=Message.Status.STREAMING,
         context=reply.context,
         model_name=model_name or reply.model_name,
-        manual_prompt=reply.manual_prompt,
+        manual_prompt=prompt_form_for(model_name or reply.model_name),
         widget_versions=version_numbers(),
     )
 

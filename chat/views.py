@@ -6,17 +6,23 @@ from django.views.decorators.http import require_POST
 
 from chat.models import Conversation, Message
 from chat.services import conversation_create
+from finetune.adapters import served_model
 from serving.backend import BASE_MODEL, BackendError, get_backend
 from widgets.render import render_message
 from widgets.selectors import registry_at
 
 
-def model_choices() -> tuple[list[str], str]:
-    """Models the selector offers, and a note when the backend cannot be reached."""
+def model_choices() -> tuple[list[str], str, str]:
+    """Models the selector offers (base, the promoted adapter, loaded adapters), the default,
+    and a note when the backend cannot be reached."""
+    default = served_model()[0]
+    names = [BASE_MODEL, default]
+    note = ""
     try:
-        return [m.name for m in get_backend().models()], ""
+        names += [m.name for m in get_backend().models()]
     except BackendError as exc:
-        return [BASE_MODEL], exc.message
+        note = exc.message
+    return list(dict.fromkeys(names)), default, note
 
 
 @login_required
@@ -48,7 +54,7 @@ def conversation_page(request, pk):
         if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
             html = render_message(message.raw, registry_at(message.widget_versions))
         thread.append({"message": message, "html": html})
-    models, backend_note = model_choices()
+    models, default_model, backend_note = model_choices()
     return render(
         request,
         "chat/conversation.html",
@@ -57,6 +63,7 @@ def conversation_page(request, pk):
             "conversations": Conversation.objects.filter(owner=request.user)[:50],
             "thread": thread,
             "models": models,
+            "default_model": default_model,
             "backend_note": backend_note,
         },
     )

@@ -30,6 +30,9 @@ LAST = [
     "Gonzalez", "Patel", "Nguyen", "Smith", "Johnson", "Kim", "Garcia", "Okafor", "Müller", "Rossi",
     "Chen", "Hernandez", "Brooks", "Reyes", "Walker", "Singh", "Lopez", "Tanaka", "Evans", "Flores",
 ]  # fmt: skip
+# The demo CRM is dated, not relative to today: the demo dataset and every evaluation built on
+# it must come out the same from a fresh clone on any day.
+DEMO_TODAY = date(2026, 11, 21)
 ROLES = ["agent"] * 10 + ["buyer"] * 14 + ["seller"] * 10 + ["lender"] * 4 + ["inspector"] * 3
 
 

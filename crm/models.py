@@ -51,7 +51,7 @@ class Sale(models.Model):
     sqft = models.PositiveIntegerField()
 
     class Meta:
-        ordering = ["-sold_date"]
+        ordering = ["-sold_date", "-id"]  # the id breaks ties: same order on every database
 
     def __str__(self) -> str:
         return f"{self.address}, {self.city}: {self.sold_price} on {self.sold_date}"

@@ -7,29 +7,49 @@ import re
 from dataclasses import dataclass, field
 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_AMOUNT = r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|m|mm|million|thousand)?\b"
+# An amount, unless it is a term ("20 years"), a percentage or a house number ("566 Juniper Dr").
+_AMOUNT = (
+    r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|mm|m|million|thousand)?\b"
+    r"(?!\s*(?:-?\s*years?|-?\s*yrs?|%|percent|[A-Za-z]+\s+(?:St|Ave|Ln|Dr|Ct|Blvd|Way|Rd|Pl|Trl)\b))"
+)
 _MAX_PRICE = re.compile(
     r"(?:under|below|less than|max(?:imum)?|up to|no more than|<)\s*" + _AMOUNT, re.I
 )
-_MIN_PRICE = re.compile(r"(?:over|above|more than|at least|min(?:imum)?|from|>)\s*" + _AMOUNT, re.I)
+# "no more than" is a maximum; "from" counts only with a currency sign ("from $400k").
+_MIN_PRICE = re.compile(
+    r"(?:(?<!no )(?:over|above|more than)|at least|min(?:imum)?|from(?=\s*\$)|>)\s*" + _AMOUNT, re.I
+)
 _BETWEEN = re.compile(r"between\s*" + _AMOUNT + r"\s*(?:and|-|to)\s*" + _AMOUNT, re.I)
 _BEDS = re.compile(
-    r"\b(\d|one|two|three|four|five|six)\s*(\+|or more)?\s*[- ]?(?:bed(?:room)?s?|br|bd)\b", re.I
+    r"\b(\d|one|two|three|four|five|six)\s*(\+|or more)?\s*[- ]?(?:bed(?:room)?s?|br|bd)\b"
+    r"(\s*(?:\+|or more|plus))?",
+    re.I,
 )
 _AT_LEAST_BEDS = re.compile(r"at least\s+(\d|one|two|three|four|five|six)\s*(?:bed|br|bd)", re.I)
 _DOWN_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%\s*down", re.I)
 _DOWN_AMOUNT = re.compile(_AMOUNT + r"\s*down", re.I)
-_RATE = re.compile(r"(?:at|rate(?: of)?)\s*(\d+(?:\.\d+)?)\s*%", re.I)
+_RATE = re.compile(r"(?:at|rate(?: of)?)\s*(\d+(?:\.\d+)?)\s*%(?!\s*down)", re.I)
 _TERM = re.compile(r"(10|15|20|30)[- ]?(?:year|yr)", re.I)
+# "$450,000", "$1.2 million", "450k": a sign or a unit makes a number a price.
 _PLAIN_PRICE = re.compile(
-    r"(?:\$\s*\d[\d,]*(?:\.\d+)?\s*(?:k|m)?\b|\b\d+(?:\.\d+)?\s*(?:k|m)\b)", re.I
+    r"(?:\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|mm|m|million|thousand)?\b"
+    r"|\b(\d+(?:\.\d+)?)\s*(k|mm|m|million|thousand)\b)",
+    re.I,
 )
 _STATUS = re.compile(r"\b(?:mark|set|change)\b.*\b(?:as|to)\s+(active|pending|sold)\b", re.I)
-_ADDRESS = re.compile(r"\b(\d{1,5})\s+([A-Z][a-z]+)(?:\s+(St|Ave|Ln|Dr|Ct|Blvd|Way|Rd|Pl|Trl))?\b")
-_STREET = re.compile(r"\b([A-Z][a-z]+)\s+(St|Ave|Ln|Dr|Ct|Blvd|Way|Rd|Pl|Trl)\b")
+_SUFFIX = r"(St|Ave|Ln|Dr|Ct|Blvd|Way|Rd|Pl|Trl)"
+# "566 Juniper Dr", "566 Juniper", and lower-case "566 juniper dr" (suffix then required,
+# so "3 bed" is never an address).
+_ADDRESS = re.compile(rf"\b(\d{{1,5}})\s+([A-Z][a-z]+)(?:\s+{_SUFFIX})?\b")
+_ADDRESS_ANY_CASE = re.compile(rf"\b(\d{{1,5}})\s+([a-z]+)\s+{_SUFFIX}\b", re.I)
+_STREET = re.compile(rf"\b([A-Z][a-z]+)\s+{_SUFFIX}\b")
+_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+_ORDINAL = re.compile(
+    r"\b(first|1st|second|2nd|third|3rd|last)\s+(?:one|home|house|listing|place)\b", re.I
+)
 
 INTENT_WORDS = {
-    "showing": r"\b(see|tour|showing|visit|view(?:ing)?|walk ?through|open house)\b",
+    "showing": r"\b(see|tour|showings?|visit|viewing|walk ?through|open house)\b",
     "comps": r"\b(list (?:it )?at|comps?|comparables?|worth|valu(?:e|ation)|price estimate"
     r"|what should we list|recent(?:ly)? sold|sold nearby)\b",
     "mortgage": r"\b(payment|mortgage|monthly|down payment|afford|loan)\b",
@@ -48,7 +68,7 @@ def _amount(number: str, unit: str | None) -> int:
         value *= 1_000_000
     elif value < 10_000:  # "under 500" in a housing search means 500k
         value *= 1_000
-    return int(value)
+    return round(value)
 
 
 def _count(word: str) -> int:
@@ -72,6 +92,7 @@ class Ask:
     rate_percent: float | None = None
     term_years: int | None = None
     amounts: tuple[int, ...] = ()
+    ordinal: int | None = None  # "the first one" -> 0, "the last one" -> -1
 
 
 def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
@@ -81,7 +102,7 @@ def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
     if match := _AT_LEAST_BEDS.search(text):
         beds, at_least = _count(match.group(1)), True
     elif match := _BEDS.search(text):
-        beds, at_least = _count(match.group(1)), bool(match.group(2))
+        beds, at_least = _count(match.group(1)), bool(match.group(2) or match.group(3))
     price_min = price_max = None
     if match := _BETWEEN.search(text):
         price_min, price_max = _amount(*match.group(1, 2)), _amount(*match.group(3, 4))
@@ -92,15 +113,21 @@ def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
             price_min = _amount(*match.group(1, 2))
     addresses = tuple((m.group(1), m.group(2), m.group(3)) for m in _ADDRESS.finditer(text))
     addresses += tuple(
+        (m.group(1), m.group(2).capitalize(), m.group(3).capitalize())
+        for m in _ADDRESS_ANY_CASE.finditer(text)
+        if not any(a[0] == m.group(1) for a in addresses)
+    )
+    addresses += tuple(
         (None, m.group(1), m.group(2))
         for m in _STREET.finditer(text)
         if not any(a[1] == m.group(1) for a in addresses)
     )
-    names = tuple(
-        p for p in people
-        if re.search(rf"\b{re.escape(p.lower())}\b", lowered)
-        or re.search(rf"\b{re.escape(p.split()[-1].lower())}s?\b", lowered)
-    )  # fmt: skip
+    # A full name wins; a last name alone ("the Nguyens") matches everyone who has it.
+    names = tuple(p for p in people if re.search(rf"\b{re.escape(p.lower())}\b", lowered))
+    if not names:
+        names = tuple(
+            p for p in people if re.search(rf"\b{re.escape(p.split()[-1].lower())}s?\b", lowered)
+        )
     roles = tuple(
         r
         for r in ("agent", "buyer", "seller", "lender", "inspector")
@@ -125,11 +152,9 @@ def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
         down_amount=down_amount,
         rate_percent=float(m.group(1)) if (m := _RATE.search(text)) else None,
         term_years=int(m.group(1)) if (m := _TERM.search(text)) else None,
+        ordinal=_ORDINALS[m.group(1).lower()] if (m := _ORDINAL.search(text)) else None,
         amounts=tuple(
-            _amount(
-                re.sub(r"[^\d.,]", "", m.group(0)),
-                (re.findall(r"[km]", m.group(0).lower()) or [None])[0],
-            )
+            _amount(m.group(1), m.group(2)) if m.group(1) else _amount(m.group(3), m.group(4))
             for m in _PLAIN_PRICE.finditer(text)
         ),
     )

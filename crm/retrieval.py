@@ -31,6 +31,20 @@ def _referenced_listings(ask: Ask) -> list[Listing]:
     return found[:MAX_LISTINGS]
 
 
+def _from_history(history: tuple[str, ...], ordinal: int | None) -> list[Listing]:
+    """Listings of the latest earlier turn that showed any, in the order it showed them;
+    "the first one" / "the last one" picks one of them."""
+    for earlier in reversed(history):
+        mls_ids = list(dict.fromkeys(_MLS_ID.findall(earlier)))
+        found = {x.mls_id: x for x in Listing.objects.filter(mls_id__in=mls_ids)}
+        shown = [found[m] for m in mls_ids if m in found]
+        if shown:
+            if ordinal is not None and -len(shown) <= ordinal < len(shown):
+                return [shown[ordinal]]
+            return shown[:MAX_LISTINGS]
+    return []
+
+
 def _search(ask: Ask) -> list[Listing]:
     listings = Listing.objects.filter(status="active")
     if ask.cities:
@@ -110,11 +124,7 @@ def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
     )
     referenced = _referenced_listings(ask)
     if not referenced and history and not (ask.cities or ask.beds or ask.price_max):
-        for earlier in reversed(history):
-            mls_ids = _MLS_ID.findall(earlier)
-            referenced = list(Listing.objects.filter(mls_id__in=mls_ids)[:MAX_LISTINGS])
-            if referenced:
-                break
+        referenced = _from_history(history, ask.ordinal)
     context: dict = {}
     intents = set(ask.intents)
     searching = (

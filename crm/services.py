@@ -3,9 +3,8 @@
 from datetime import UTC, date, datetime
 
 from django.db import transaction
-from django.utils import timezone
 
-from crm.fixture import generate_crm
+from crm.fixture import DEMO_TODAY, generate_crm
 from crm.models import Contact, Listing, QueuedEmail, Sale, ShowingSlot, Task
 from crm.records import slot_record
 
@@ -19,7 +18,7 @@ def crm_fixture_load(*, seed: int = 7, today: date | None = None) -> dict[str, i
     """Fill an empty CRM with the seeded demo fixture; a CRM with listings is left alone."""
     if Listing.objects.exists():
         return {"listings": 0}
-    fixture = generate_crm(seed=seed, today=today or timezone.localdate())
+    fixture = generate_crm(seed=seed, today=today or DEMO_TODAY)
     contacts = {
         c.name: Contact.objects.create(name=c.name, role=c.role, phone=c.phone, email=c.email)
         for c in fixture.contacts

@@ -58,3 +58,83 @@ class DatasetRow(models.Model):
             "context": self.context,
             "meta": {**self.meta, "id": self.row_id, "split": self.split},
         }
+
+
+class FinetuneJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=80, help_text="The adapter's name; versions are added.")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    config = OrderedJSONField(default=dict, help_text="Resolved training config.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    eval_loss = models.FloatField(null=True, blank=True)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    eta_s = models.FloatField(null=True, blank=True)
+    history = OrderedJSONField(default=list, help_text="[{step, loss, eval_loss}] as it trains.")
+    work_dir = models.CharField(max_length=400, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Runs started (resumes count).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.name} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class Adapter(models.Model):
+    """A trained LoRA adapter under an immutable versioned name (e.g. demo-v2)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    job = models.OneToOneField(
+        FinetuneJob, null=True, on_delete=models.SET_NULL, related_name="adapter"
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="adapters")
+    row_ids = OrderedJSONField(default=list, help_text="Exactly the rows that trained it.")
+    path = models.CharField(max_length=400)
+    manual_prompt = models.BooleanField(help_text="Trained with the widget manual in the prompt.")
+    metrics = OrderedJSONField(default=dict)
+    config = OrderedJSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Promotion(models.Model):
+    """The log of what the chat serves: the latest row wins; rolling back adds a row."""
+
+    adapter = models.ForeignKey(Adapter, null=True, blank=True, on_delete=models.PROTECT)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.adapter or 'base'} at {self.created:%Y-%m-%d %H:%M}"

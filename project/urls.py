@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("widgets.api_urls")),
     path("api/", include("chat.api_urls")),
+    path("api/", include("finetune.api_urls")),
+    path("finetune/", include("finetune.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -100,3 +100,46 @@ def test_contact_questions(crm):
 
 def test_small_talk_needs_no_records(crm):
     assert retrieve_context("hi there! what does escrow mean?") == {}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("3 bed homes in Dallas no more than 450k", {"price_max": 450_000, "price_min": None}),
+        ("Payment on 860K with 10% down, over 20 years?", {"price_min": None, "term_years": 20}),
+        ("payment on $450k at 10% down", {"rate_percent": None, "down_percent": 10.0}),
+        ("anything up to 1.025 million", {"price_max": 1_025_000}),
+        ("payment on $1.2 million with 20% down", {"amounts": (1_200_000,)}),
+        ("4 bedrooms or more in Austin", {"beds": 4, "beds_at_least": True}),
+        ("email the buyers from 566 Juniper Dr", {"price_min": None}),
+        ("houses from $400k in Denver", {"price_min": 400_000}),
+        ("can I see 566 juniper dr?", {"addresses": (("566", "Juniper", "Dr"),)}),
+        ("when's 566 Juniper Dr open for showings?", {"intents": frozenset({"showing"})}),
+        ("can we tour the first one?", {"ordinal": 0}),
+        ("homes with a nice view in Austin", {"intents": frozenset()}),
+    ],
+)
+def test_question_reading_regressions(question, expected):
+    ask = read_question(question, cities=["Austin", "Dallas", "Denver"], people=[])
+    assert {key: getattr(ask, key) for key in expected} == expected
+
+
+def test_full_name_beats_shared_last_names(crm):
+    person = Contact.objects.order_by("name").last()
+    namesakes = Contact.objects.filter(name__endswith=" " + person.name.split()[-1]).count()
+    context = retrieve_context(f"contact info for {person.name}")
+    assert [c["name"] for c in context["contacts"]] == [person.name], namesakes
+
+
+def test_ordinal_follow_up_picks_the_card_shown_in_that_place(crm):
+    shown = list(Listing.objects.filter(status="active", slots__isnull=False).distinct()[:3])
+    earlier = " ".join(
+        f'<widget type="listing_card">{{"mls_id": "{x.mls_id}"}}</widget>' for x in shown
+    )
+    first = retrieve_context("can we tour the first one?", history=(earlier,))
+    assert [x["mls_id"] for x in first["listings"]] == [shown[0].mls_id]
+    assert list(first["open_slots"]) == [shown[0].mls_id]
+    last = retrieve_context(
+        "what would the payment be on the last one with 10% down?", history=(earlier,)
+    )
+    assert last["mortgage_quote"]["price"] == shown[-1].price

@@ -106,3 +106,17 @@ def test_demo_cards_render_real_looking_cards(demo_registry):
         schema=mortgage.json_schema,
     )
     assert "$2,488" in html and "6.25%" in html and "30 years" in html
+
+
+@pytest.mark.django_db
+def test_load_demo_makes_the_demo_dataset_with_a_held_out_eval_split(capsys):
+    from finetune.models import Dataset
+
+    call_command("load_demo")
+    dataset = Dataset.objects.get(name="demo")
+    assert dataset.rows.count() >= 300 and dataset.source == "demo"
+    eval_rows = dataset.rows.filter(split="eval")
+    assert 0.1 < eval_rows.count() / dataset.rows.count() < 0.2
+    assert "eval held out" in capsys.readouterr().out
+    call_command("load_demo")
+    assert Dataset.objects.filter(name="demo").count() == 1

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from crm.services import crm_fixture_load
+from finetune.demo_dataset import demo_dataset_load
 from widgets.demo_widgets import demo_widgets_load
 
 DEMO_USERNAME = "demo"
@@ -26,6 +27,10 @@ class Command(BaseCommand):
             self.stdout.write("CRM: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
         else:
             self.stdout.write("CRM: already loaded")
+        dataset, made = demo_dataset_load(author=user)
+        train, held_out = (dataset.rows.filter(split=s).count() for s in ("train", "eval"))
+        state = "created" if made else "already there"
+        self.stdout.write(f"dataset {dataset}: {state} ({train} train, {held_out} eval held out)")
         if created:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from finetune import api
+
+urlpatterns = [
+    path("datasets/", api.DatasetListApi.as_view(), name="api-datasets"),
+    path("datasets/build/", api.DatasetBuildApi.as_view(), name="api-dataset-build"),
+    path("datasets/<int:pk>/", api.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<int:pk>/export/", api.DatasetExportApi.as_view(), name="api-dataset-export"),
+    path("finetune/jobs/", api.JobListApi.as_view(), name="api-jobs"),
+    path("finetune/jobs/<int:pk>/", api.JobDetailApi.as_view(), name="api-job"),
+    path("finetune/jobs/<int:pk>/cancel/", api.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("adapters/", api.AdapterListApi.as_view(), name="api-adapters"),
+    path("adapters/rollback/", api.AdapterRollbackApi.as_view(), name="api-adapter-rollback"),
+    path(
+        "adapters/<str:name>/promote/", api.AdapterPromoteApi.as_view(), name="api-adapter-promote"
+    ),
+    path(
+        "adapters/<str:name>/download/",
+        api.AdapterDownloadApi.as_view(),
+        name="api-adapter-download",
+    ),
+]

@@ -1,0 +1,15 @@
+from celery import shared_task
+from celery.signals import worker_ready
+
+from finetune.jobs import finetune_job_run, finetune_jobs_recover
+
+
+@shared_task(name="weft.finetune", acks_late=True, reject_on_worker_lost=True)
+def run_finetune_job(job_id: int) -> str:
+    return finetune_job_run(job_id=job_id).status
+
+
+@worker_ready.connect
+def _recover_jobs(**kwargs) -> None:
+    # A job whose worker died mid-run resumes from its last checkpoint on the next worker.
+    finetune_jobs_recover()

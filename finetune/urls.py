@@ -1,0 +1,16 @@
+from django.urls import path
+
+from finetune import views
+
+app_name = "finetune"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("datasets/build/", views.dataset_build, name="dataset-build"),
+    path("datasets/upload/", views.dataset_upload, name="dataset-upload"),
+    path("datasets/<int:pk>/", views.dataset_page, name="dataset"),
+    path("datasets/<int:pk>/rows/<str:row_id>/", views.preflight_page, name="preflight"),
+    path("jobs/<int:pk>/", views.job_page, name="job"),
+    path("jobs/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
+    path("adapters/<str:name>/promote/", views.adapter_promote_view, name="adapter-promote"),
+    path("adapters/rollback/", views.adapter_rollback_view, name="adapter-rollback"),
+]
