@@ -8,7 +8,7 @@ from pathlib import Path
 from django.db import transaction
 
 from finetune.models import Adapter, Promotion
-from serving.backend import BASE_MODEL, BackendError, get_backend
+from serving.backend import BASE_MODEL, AdapterError, BackendError, get_backend
 
 
 class PromotionRefused(Exception):
@@ -42,7 +42,12 @@ def adapter_ensure_loaded(name: str) -> None:
     adapter = Adapter.objects.filter(name=name).first()
     if adapter is None:
         return  # not ours: the backend will say it does not know the model
-    backend.load_adapter(adapter.name, adapter.path)
+    try:
+        backend.load_adapter(adapter.name, adapter.path)
+    except AdapterError:
+        # Another process may have loaded it into the same vLLM server a moment ago.
+        if not any(m.name == name for m in backend.models()):
+            raise
 
 
 @transaction.atomic

@@ -182,6 +182,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Serving: which backend answers chat turns, and where model weights are cached.
 WEFT_BACKEND = os.environ.get("WEFT_BACKEND", "local")  # "local" (in-process) or "vllm"
 WEFT_VLLM_URL = os.environ.get("WEFT_VLLM_URL", "http://127.0.0.1:8001/v1")
+WEFT_VLLM_PYTHON = os.environ.get("WEFT_VLLM_PYTHON", "")  # default: .venv-vllm/bin/python
 WEFT_MODEL_DIR = Path(os.environ.get("WEFT_MODEL_DIR", DATA_DIR / "models")).resolve()
 # Chat replies: constrained decoding keeps every widget the model opens valid (serving/).
 WEFT_CHAT_CONSTRAINED = _env_flag("WEFT_CHAT_CONSTRAINED", default=True)

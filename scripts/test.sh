@@ -20,4 +20,4 @@ echo "== tests on PostgreSQL"
 DATABASE_URL="$PG_URL" .venv/bin/python -m pytest "$@"
 
 echo "== database tests on SQLite"
-DATABASE_URL="sqlite:///$WEFT_DATA_DIR/weft.sqlite3" .venv/bin/python -m pytest -m django_db -p no:cacheprovider -q "$@"
+DATABASE_URL="sqlite:///$WEFT_DATA_DIR/weft.sqlite3" .venv/bin/python -m pytest -m "django_db and not browser and not slow" -p no:cacheprovider -q "$@"
