@@ -454,3 +454,22 @@ def test_vllm_refuses_an_adapter_folder_that_is_not_one(vllm, tmp_path):
     with pytest.raises(AdapterError):
         vllm.load_adapter("broken-v1", tmp_path)
     assert "broken-v1" not in {info.name for info in vllm.models()}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_evaluate_command_runs_on_vllm(vllm_server, settings, capsys):
+    import json
+
+    from django.core.management import call_command
+
+    settings.WEFT_VLLM_URL = vllm_server.url
+    call_command("load_demo")
+    capsys.readouterr()
+    call_command(
+        "evaluate", "--dataset", "demo", "--backend", "vllm", "--limit", "3",
+        "--max-tokens", "64", "--constrained", "--json",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert (result["backend"], result["n"]) == ("vllm", 3)
+    assert result["outcomes"]["invalid"] == result["outcomes"]["malformed"] == 0
