@@ -193,7 +193,7 @@ def finetune_job_run(*, job_id: int) -> FinetuneJob:
                 row_ids=result.row_ids,
                 path=str(result.adapter_dir),
                 manual_prompt=result.config.manual_prompt,
-                metrics=result.metrics,
+                metrics={**result.metrics, "resumed_from_step": result.resumed_from_step},
                 config=result.config.as_dict(),
             )
             FinetuneJob.objects.filter(pk=job_id).update(

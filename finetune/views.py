@@ -1,7 +1,10 @@
 """Staff pages of the fine-tuning loop: datasets, jobs with a live loss curve, adapters."""
 
 import json
+from functools import lru_cache
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +14,7 @@ from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollbac
 from finetune.datasets import DatasetRejected, dataset_build_from_conversations, dataset_import
 from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_start
 from finetune.models import Adapter, Dataset, FinetuneJob
+from serving.registry_specs import active_widget_specs
 
 
 @staff_member_required
@@ -110,10 +114,23 @@ def dataset_page(request, pk):
     )
 
 
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    from serving.model_files import ensure_base_model
+
+    return AutoTokenizer.from_pretrained(ensure_base_model(Path(settings.WEFT_MODEL_DIR)))
+
+
+def preflight_row(line: dict, *, manual: bool) -> list[tuple[str, bool]]:
+    from finetune.train_data import preflight
+
+    return preflight(line, widgets=active_widget_specs(), tokenizer=_tokenizer(), manual=manual)
+
+
 @staff_member_required
 def preflight_page(request, pk, row_id):
-    from finetune.train_data import preflight_row
-
     dataset = get_object_or_404(Dataset, pk=pk)
     row = get_object_or_404(dataset.rows, row_id=row_id)
     manual = request.GET.get("prompt", "short") == "manual"
