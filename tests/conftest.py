@@ -2,6 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.browser"]  # browser and live-server fixtures
+
 
 @pytest.fixture
 def staff_user(db):

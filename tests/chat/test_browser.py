@@ -6,13 +6,8 @@ given text through the real parser, renderer and SSE path; one test uses the rea
 """
 
 import json
-import os
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from chat.models import Correction, Feedback, Message
 from crm.models import Listing
@@ -20,44 +15,7 @@ from crm.services import crm_fixture_load
 from tests.chat.conftest import LISTING, block
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
 PHOTO = "https://photos.example.com/tx-10492/front.jpg"
-
-
-@pytest.fixture(scope="module")  # torn down with the module: its event loop blocks async tests
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an event loop running in this thread, which Django takes
-    # for async code; the test's own ORM calls are plain sync code (pytest-playwright's advice).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-@pytest.fixture
-def server(transactional_db, demo_registry):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        "project.asgi:application", host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
