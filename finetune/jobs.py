@@ -8,6 +8,7 @@ died resumes where the last checkpoint left it.
 import fcntl
 import logging
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def finetune_job_start(
         job = FinetuneJob.objects.create(
             name=name, dataset=dataset, config=resolved.as_dict(), created_by=author
         )
-        job.work_dir = str(jobs_dir() / f"job-{job.pk}")
+        # Unique per job: a folder left by another database's job 1 must never be resumed.
+        job.work_dir = str(jobs_dir() / f"job-{job.pk}-{uuid.uuid4().hex[:12]}")
         job.save(update_fields=["work_dir"])
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job.pk))

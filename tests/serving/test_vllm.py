@@ -473,3 +473,49 @@ def test_evaluate_command_runs_on_vllm(vllm_server, settings, capsys):
     result = json.loads(capsys.readouterr().out)
     assert (result["backend"], result["n"]) == ("vllm", 3)
     assert result["outcomes"]["invalid"] == result["outcomes"]["malformed"] == 0
+
+
+@pytest.mark.slow
+def test_train_vs_serve_parity_reports_where_peft_and_vllm_diverge(
+    vllm, tmp_path, base_model_folder
+):
+    """The same adapter, greedy, in peft in-process and in vLLM: equal, or the report says where."""
+    from finetune.parity import first_difference, parity_check, parity_report
+    from serving.backend import BackendSettings
+    from serving.local import LocalBackend
+
+    adapter = _small_adapter(base_model_folder, tmp_path / "parity-adapter")
+    local = LocalBackend(BackendSettings(model_dir=base_model_folder.parent))
+    local.load_adapter("parity-v1", adapter)
+    vllm.load_adapter("parity-v1", adapter)
+    prompts = [
+        [ChatMessage(role="user", content=q)] for q in ("Hi!", "What is escrow?", "List 3 colors.")
+    ]
+    results = parity_check(prompts, model="parity-v1", local=local, served=vllm, max_tokens=24)
+    print("\n" + parity_report(results))
+    for r in results:
+        assert r.local and r.served
+        assert first_difference(r.local, r.served) == r.diverges_at
+        if r.diverges_at is not None:
+            assert r.local[: r.diverges_at] == r.served[: r.diverges_at]
+    # Greedy decoding of the same weights agrees at least at the start of most answers.
+    assert sum(1 for r in results if r.diverges_at is None or r.diverges_at > 0) >= 2
+
+
+def _small_adapter(base_model_folder, folder):
+    """A LoRA with a small random delta, like a trained one (not the noisy tiny_adapter)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_model_folder, dtype=torch.float32)
+    model = get_peft_model(
+        base, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.01)
+    model.save_pretrained(folder)
+    return folder

@@ -1,0 +1,463 @@
+"""LoRA fine-tuning of the base model on conversation rows, on the CPU.
+
+    result = run_training(config, train_rows, eval_rows, widgets=specs,
+                          model_dir=model_dir, out_dir=work_dir, on_progress=print)
+    result.adapter_dir  # out_dir/adapter: peft's save_pretrained (safetensors + config)
+
+What it trains: rows formatted exactly as chat formats them (finetune.train_data), loss on
+the assistant turns and their end-of-turn token only, LoRA on every linear layer of the
+decoder, no new tokens. The adapter loads with plain `PeftModel.from_pretrained` and in vLLM
+(peft's own module names, untouched). TrainResult.manual_prompt records which system prompt
+form it learnt with; serve it the same form.
+
+How it runs fast on 2 CPU cores (measured, see bench/train.py):
+- no padding and no packing: each row runs alone at its own length and gradients
+  accumulate over the step's rows. Packing rows into one sequence needs a block-diagonal
+  mask, and sdpa on the CPU then computes the whole L x L attention (no causal skipping,
+  slow backward); a row alone takes the plain causal path. Nothing is spent on padding.
+- logits only where the next token carries loss (`logits_to_keep` with indices): the
+  49152-wide output layer is a fifth of the model's work per token, and most tokens of a
+  row are prompt and records.
+- bf16 autocast where the CPU has native bf16; the frozen base weights are stored in bf16
+  once rather than cast on every step. LoRA weights, gradients and AdamW stay fp32.
+- sdpa attention. Matmul ("eager") attention ran ~5-15% faster at the short prompt's
+  lengths but keeps every layer's L x L weights for backward (+1.7 GB peak at ~450 tokens,
+  gigabytes more with the manual prompt): not worth it on a shared machine.
+- one torch thread by default (TrainConfig.torch_threads): the cores are shared.
+
+Checkpoints (finetune.train_checkpoints) every `checkpoint_every` steps and at the end. A run
+that finds one in out_dir resumes from the newest: weights, optimiser, RNG, and the config
+keys that shaped training so far come from it, so a worker that died continues the same run
+and ends with the same adapter as an uninterrupted one. The step plan is a pure function of
+the seed and the rows, and the learning rate a pure function of the step.
+
+Cancelling: `should_stop()` is asked before every step; when it says yes, a checkpoint is
+written and TrainCancelled is raised (the caller marks the job cancelled; running again with
+the same out_dir would resume). Cancelling raises rather than returns so that no code path
+can mistake a half-trained run for a finished adapter.
+
+No Django: progress goes to `on_progress` and the service maps it to database rows.
+"""
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.train_checkpoints import (
+    checkpoint_dir,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
+from finetune.train_config import TrainConfig
+from finetune.train_data import (
+    IGNORE_INDEX,
+    EncodedRow,
+    TrainDataError,
+    encode_row,
+    preflight,
+    step_plan,
+    steps_per_epoch,
+)
+from serving.model_files import ensure_base_model
+from serving.prompts import WidgetSpec
+
+__all__ = [
+    "Progress",
+    "TrainCancelled",
+    "TrainDataError",
+    "TrainResult",
+    "learning_rate_at",
+    "preflight",
+    "run_training",
+]
+
+logger = logging.getLogger(__name__)
+ADAPTER_FOLDER = "adapter"
+TRAINING_RECORD = "weft-training.json"  # next to the adapter: prompt form, config, metrics
+FINAL_LOSS_STEPS = 10  # the reported train loss is the mean of this many last steps
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """One line of progress, sent after every optimiser step (and evaluation)."""
+
+    step: int  # optimiser steps done, counting those before a resume
+    total_steps: int
+    epoch: float  # passes over the training rows done, fractional
+    loss: float  # this step's train loss (mean over its loss tokens)
+    eval_loss: float | None  # set on the steps where the eval rows were scored
+    learning_rate: float  # the rate this step used
+    tokens_per_s: float  # tokens (prompt + answer, no padding) per second of training, this run
+    eta_s: float  # seconds left at this run's pace
+    elapsed_s: float  # seconds of training so far, earlier runs of a resumed job included
+    trained_tokens: int
+    resumed_from_step: int | None  # the checkpoint this run started from
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainResult:
+    adapter_dir: Path
+    metrics: dict[str, Any]  # JSON-ready: losses, history, throughput, skipped rows
+    row_ids: list[str]  # exactly the rows that trained the adapter (in the rows' order)
+    config: TrainConfig  # resolved: bf16 decided, checkpoint keys applied on resume
+    manual_prompt: bool
+    resumed_from_step: int | None
+
+
+class TrainCancelled(Exception):
+    """should_stop() said stop; a checkpoint at `step` was left in `checkpoint`."""
+
+    def __init__(self, step: int, checkpoint: Path | None) -> None:
+        super().__init__(f"training cancelled after step {step}")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class _RunState:
+    """What a checkpoint carries besides the weights, and what this run has measured."""
+
+    step: int = 0
+    trained_tokens: int = 0
+    loss_tokens: int = 0
+    elapsed_s: float = 0.0  # earlier runs' training seconds
+    history: list[dict] = field(default_factory=list)  # {step, loss, eval_loss}
+    run_tokens: int = 0  # this run only, for tokens/s and ETA
+    run_step_s: float = 0.0
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_training(
+    config: TrainConfig,
+    train_rows: Sequence[dict],
+    eval_rows: Sequence[dict] = (),
+    *,
+    widgets: Sequence[WidgetSpec],
+    model_dir: Path,
+    out_dir: Path,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> TrainResult:
+    import torch
+    from transformers import AutoTokenizer
+
+    if not train_rows:
+        raise TrainDataError("there are no training rows")
+    out_dir = Path(out_dir)
+    resume_from = latest_checkpoint(out_dir)
+    if resume_from is not None:
+        config = config.resumed_with(read_state(resume_from)["config"])
+    config = _resolved(config.validate())
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.torch_threads)
+    try:
+        folder = ensure_base_model(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        train, skipped = _encode(train_rows, config, widgets, tokenizer)
+        evaluation, _ = _encode(eval_rows, config, widgets, tokenizer)
+        if not train:
+            raise TrainDataError(f"no training row fits in max_seq_len={config.max_seq_len}")
+        model = _lora_model(config, folder)
+        plan = step_plan(
+            len(train),
+            batch_rows=config.batch_rows,
+            epochs=config.epochs,
+            max_steps=config.max_steps,
+            seed=config.seed,
+        )
+        per_epoch = steps_per_epoch(len(train), config.batch_rows)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params, lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        run = _RunState()
+        if resume_from is not None:
+            state = load_checkpoint(resume_from, model=model, optimizer=optimizer)
+            if state["row_ids"] != [row.row_id for row in train]:
+                raise TrainDataError(
+                    f"{resume_from} was trained on other rows; start in an empty out_dir"
+                )
+            run = _RunState(
+                step=state["step"],
+                trained_tokens=state["trained_tokens"],
+                loss_tokens=state["loss_tokens"],
+                elapsed_s=state["elapsed_s"],
+                history=state["history"],
+            )
+        resumed_at = run.step if resume_from is not None else None
+        if resume_from is not None and run.history:
+            # Say where training stands before the first new step (minutes away on a CPU).
+            logger.info("resuming %s at step %d", out_dir, run.step)
+            point = run.history[-1]
+            lr = learning_rate_at(run.step - 1, len(plan), config)
+            on_progress(
+                _progress(
+                    run, len(plan), per_epoch, point["loss"], point["eval_loss"], lr, run.step
+                )
+            )
+
+        def checkpoint() -> Path:
+            return save_checkpoint(
+                out_dir,
+                step=run.step,
+                model=model,
+                optimizer=optimizer,
+                state=_checkpoint_state(config, train, run),
+            )
+
+        saved = resume_from  # the newest checkpoint of this run's state
+        while run.step < len(plan):
+            if should_stop():
+                if run.step > 0 and saved != checkpoint_dir(out_dir, run.step):
+                    saved = checkpoint()
+                raise TrainCancelled(run.step, saved)
+            started = time.monotonic()
+            lr = learning_rate_at(run.step, len(plan), config)
+            batch = [train[i] for i in plan[run.step]]
+            loss = _train_step(model, optimizer, params, batch, lr=lr, config=config)
+            tokens = sum(len(row.input_ids) for row in batch)
+            run.step += 1
+            run.trained_tokens += tokens
+            run.loss_tokens += sum(row.loss_tokens for row in batch)
+            run.run_tokens += tokens
+            run.run_step_s += time.monotonic() - started
+            eval_loss = None
+            last = run.step == len(plan)
+            if evaluation and (last or (config.eval_every and run.step % config.eval_every == 0)):
+                eval_loss = evaluate(model, evaluation, bf16=config.bf16)
+            run.history.append({"step": run.step, "loss": loss, "eval_loss": eval_loss})
+            on_progress(_progress(run, len(plan), per_epoch, loss, eval_loss, lr, resumed_at))
+            if last or run.step % config.checkpoint_every == 0:
+                saved = checkpoint()
+        # With max_steps short of an epoch, rows the plan never reached did not train it.
+        seen = sorted({i for step in plan for i in step})
+        row_ids = [train[i].row_id for i in seen]
+        metrics = _metrics(config, train, skipped, run)
+        return TrainResult(
+            adapter_dir=_save_adapter(model, out_dir, config, row_ids, metrics),
+            metrics=metrics,
+            row_ids=row_ids,
+            config=config,
+            manual_prompt=config.manual_prompt,
+            resumed_from_step=resumed_at,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def learning_rate_at(step: int, total_steps: int, config: TrainConfig) -> float:
+    """Linear warmup over warmup_ratio of the steps, then cosine down to 0 (or constant)."""
+    warmup = math.ceil(config.warmup_ratio * total_steps)
+    if step < warmup:
+        return config.learning_rate * (step + 1) / (warmup + 1)
+    if config.lr_schedule == "constant" or total_steps <= warmup + 1:
+        return config.learning_rate
+    progress = (step - warmup) / (total_steps - warmup)
+    return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU computes in bf16 natively (avx512_bf16 or AMX); emulated bf16 is slow."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _resolved(config: TrainConfig) -> TrainConfig:
+    from dataclasses import replace
+
+    return config if config.bf16 is not None else replace(config, bf16=bf16_supported())
+
+
+# ---------------------------------------------------------------- model and rows
+
+
+def _lora_model(config: TrainConfig, folder: Path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import LoraLayer
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=torch.float32, attn_implementation="sdpa"
+    )
+    base.config.use_cache = False
+    torch.manual_seed(config.seed)  # LoRA's A matrices start random; B starts at zero
+    target = config.target_modules
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=target if isinstance(target, str) else list(target),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base, lora)
+    if config.bf16:
+        # Autocast would cast these frozen weights to bf16 on every forward (measured ~6% of
+        # a step); they never change, so cast once. Embeddings and norms stay fp32, so the
+        # residual stream keeps fp32 precision as under plain autocast.
+        for module in model.modules():
+            if isinstance(module, LoraLayer):
+                module.get_base_layer().to(torch.bfloat16)
+    return model
+
+
+def _encode(rows, config: TrainConfig, widgets, tokenizer) -> tuple[list[EncodedRow], list[str]]:
+    """Encoded rows that fit in max_seq_len, and the ids of those that do not."""
+    kept, skipped = [], []
+    for row in rows:
+        encoded = encode_row(row, widgets=widgets, tokenizer=tokenizer, manual=config.manual_prompt)
+        if len(encoded.input_ids) > config.max_seq_len:
+            skipped.append(encoded.row_id)
+        else:
+            kept.append(encoded)
+    return kept, skipped
+
+
+# ---------------------------------------------------------------- one step
+
+
+def _autocast(bf16: bool):
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def row_loss_sum(model, row: EncodedRow, *, bf16: bool):
+    """Summed cross-entropy over the row's loss tokens (a 0-dim tensor), and their count."""
+    import torch
+    import torch.nn.functional as F
+
+    ids = torch.tensor([row.input_ids])
+    targets = torch.tensor(row.labels[1:])  # position p predicts token p + 1
+    keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+    with _autocast(bf16):
+        logits = model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits[0]
+    return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.numel())
+
+
+def _train_step(model, optimizer, params, batch, *, lr: float, config: TrainConfig) -> float:
+    """One optimiser step over `batch`; returns its mean loss per loss token."""
+    import torch
+
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    # Every loss token weighs the same, whichever row it is in: divide by the step's total.
+    count = sum(row.loss_tokens for row in batch)
+    total = 0.0
+    for row in batch:
+        loss_sum, _ = row_loss_sum(model, row, bf16=config.bf16)
+        (loss_sum / count).backward()
+        total += loss_sum.item()
+    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    return total / count
+
+
+def evaluate(model, rows: Sequence[EncodedRow], *, bf16: bool) -> float:
+    """Mean loss per loss token over `rows`, without dropout or gradients."""
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            loss_sum, n = row_loss_sum(model, row, bf16=bf16)
+            total += loss_sum.item()
+            count += n
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------- reporting and saving
+
+
+def _progress(run: _RunState, total, per_epoch, loss, eval_loss, lr, resumed) -> Progress:
+    if run.run_step_s > 0:  # this run's pace: the machine may be busier than before
+        pace = run.run_step_s / (run.step - (resumed or 0))
+        rate = run.run_tokens / run.run_step_s
+    else:  # just resumed: the earlier runs' pace
+        pace = run.elapsed_s / max(run.step, 1)
+        rate = run.trained_tokens / max(run.elapsed_s, 1e-9)
+    return Progress(
+        step=run.step,
+        total_steps=total,
+        epoch=round(run.step / per_epoch, 3),
+        loss=loss,
+        eval_loss=eval_loss,
+        learning_rate=lr,
+        tokens_per_s=rate,
+        eta_s=pace * (total - run.step),
+        elapsed_s=run.elapsed_s + run.run_step_s,
+        trained_tokens=run.trained_tokens,
+        resumed_from_step=resumed,
+    )
+
+
+def _checkpoint_state(config: TrainConfig, train: list[EncodedRow], run: _RunState) -> dict:
+    return {
+        "config": config.as_dict(),
+        "row_ids": [row.row_id for row in train],
+        "manual_prompt": config.manual_prompt,
+        "trained_tokens": run.trained_tokens,
+        "loss_tokens": run.loss_tokens,
+        "elapsed_s": run.elapsed_s + run.run_step_s,
+        "history": run.history,
+    }
+
+
+def _metrics(config: TrainConfig, train, skipped: list[str], run: _RunState) -> dict[str, Any]:
+    losses = [point["loss"] for point in run.history]
+    evals = [point["eval_loss"] for point in run.history if point["eval_loss"] is not None]
+    seconds = run.elapsed_s + run.run_step_s
+    return {
+        "train_loss": sum(losses[-FINAL_LOSS_STEPS:]) / max(len(losses[-FINAL_LOSS_STEPS:]), 1),
+        "eval_loss": evals[-1] if evals else None,
+        "history": run.history,
+        "steps": run.step,
+        "trained_tokens": run.trained_tokens,
+        "loss_tokens": run.loss_tokens,
+        "tokens_per_s": run.trained_tokens / max(seconds, 1e-9),
+        "seconds": seconds,
+        "train_rows": len(train),
+        "skipped_rows": skipped,
+        "manual_prompt": config.manual_prompt,
+        "bf16": config.bf16,
+    }
+
+
+def _save_adapter(model, out_dir: Path, config, row_ids: list[str], metrics: dict) -> Path:
+    """peft's save_pretrained into out_dir/adapter, swapped in whole (scratch, then rename)."""
+    target = out_dir / ADAPTER_FOLDER
+    scratch = out_dir / f".{ADAPTER_FOLDER}-writing"
+    shutil.rmtree(scratch, ignore_errors=True)
+    model.save_pretrained(scratch, safe_serialization=True)
+    record = {
+        "manual_prompt": config.manual_prompt,
+        "config": config.as_dict(),
+        "row_ids": row_ids,
+        "metrics": metrics,
+    }
+    (scratch / TRAINING_RECORD).write_text(json.dumps(record, indent=1))
+    if target.exists():
+        shutil.rmtree(target)
+    scratch.rename(target)
+    return target
