@@ -33,6 +33,18 @@ QUICK = {"max_steps": 3, "batch_rows": 2, "checkpoint_every": 2, "eval_every": 0
 
 
 @pytest.fixture
+def local_adapters_unloaded():
+    """Promotion loads adapters into the process-wide local backend: take them out again."""
+    yield
+    from serving.backend import get_backend
+
+    backend = get_backend("local")
+    for model in backend.models():
+        if model.kind == "adapter":
+            backend.unload_adapter(model.name)
+
+
+@pytest.fixture
 def demo(db, capsys):
     call_command("load_demo")
     capsys.readouterr()
@@ -96,7 +108,9 @@ def test_cancelling_a_queued_job_stops_it_before_it_starts(demo):
 
 
 @pytest.mark.slow
-def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(demo, plain_user, tmp_path):
+def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
+    demo, plain_user, tmp_path, local_adapters_unloaded
+):
     job = finetune_job_start(dataset=demo, name="demo", config=QUICK, enqueue=False)
     demo.refresh_from_db()
     assert demo.frozen  # the rows that train an adapter never change afterwards
