@@ -12,6 +12,7 @@ ensure_redis || echo "weft: no Redis here; background jobs use the embedded SQLi
 
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py load_demo
+.venv/bin/python manage.py prepare_model  # once: the GGUF weights to a safetensors copy (~30 s)
 .venv/bin/python manage.py collectstatic --noinput -v 0
 
 .venv/bin/celery -A project worker --pool=solo --concurrency=1 --loglevel=warning &
