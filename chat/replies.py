@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat.models import Message
+from chat.selectors import turns_before
 from chat.services import reply_finish
 from finetune.adapters import adapter_ensure_loaded
 from serving.backend import (
@@ -58,15 +59,6 @@ def _fail_if_stale(reply: Message) -> None:
     ).update(status=Message.Status.FAILED, error="The server stopped while writing this reply.")
 
 
-def _history(reply: Message) -> list[ChatMessage]:
-    earlier = (
-        reply.conversation.messages.filter(is_current=True, created__lte=reply.created)
-        .exclude(pk=reply.pk)
-        .exclude(status=Message.Status.FAILED, role=Message.Role.ASSISTANT)
-    )
-    return [ChatMessage(role=m.role, content=m.raw) for m in earlier if m.raw]
-
-
 def _blocks(raw: str, validators) -> list[dict]:
     return [
         {
@@ -102,7 +94,12 @@ def reply_events(reply_id: int, *, cancel: threading.Event) -> Iterator[dict]:
         return
     registry = registry_at(reply.widget_versions)
     specs = active_widget_specs()
-    messages = build_messages(specs, _history(reply), reply.context, manual=reply.manual_prompt)
+    messages = build_messages(
+        specs,
+        [ChatMessage.from_dict(turn) for turn in turns_before(reply)],
+        reply.context,
+        manual=reply.manual_prompt,
+    )
     backend = get_backend()
     constraint = (
         widget_constraint(specs)

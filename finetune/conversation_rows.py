@@ -3,20 +3,11 @@
 from datetime import datetime
 
 from chat.models import Correction, Message
+from chat.selectors import turns_before
 from widgets.markup import parse_markup
 from widgets.selectors import registry_validators
 
 FEEDBACK_CHOICES = ("up", "corrected", "any")  # any = thumbs-up answers and corrections
-
-
-def _turns_before(reply: Message) -> list[dict]:
-    earlier = (
-        reply.conversation.messages.filter(is_current=True, created__lte=reply.created)
-        .exclude(pk=reply.pk)
-        .exclude(role=Message.Role.ASSISTANT, status=Message.Status.FAILED)
-        .order_by("created", "id")
-    )
-    return [{"role": m.role, "content": m.raw} for m in earlier if m.raw]
 
 
 def _widget_types(text: str, validators) -> set[str]:
@@ -64,7 +55,7 @@ def conversation_rows(
         if widget_types and not (_widget_types(answer, validators) & set(widget_types)):
             continue
         line = {
-            "messages": [*_turns_before(reply), {"role": "assistant", "content": answer}],
+            "messages": [*turns_before(reply), {"role": "assistant", "content": answer}],
             "context": reply.context,
             "meta": {**meta, "source": "chat", "message": reply.pk, "model": reply.model_name},
         }

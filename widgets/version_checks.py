@@ -10,6 +10,7 @@ from jsonschema.exceptions import SchemaError
 
 from widgets.cards import CardTemplateError, compile_card_template, render_card_body
 from widgets.markup import validator_for
+from widgets.markup.validation import json_pointer
 
 MAX_ERRORS_PER_FIELD = 20
 
@@ -22,10 +23,6 @@ class VersionContentError(Exception):
             "; ".join(f"{field}: {' | '.join(msgs)}" for field, msgs in errors.items())
         )
         self.errors = errors
-
-
-def json_pointer(path) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 def schema_errors(json_schema) -> list[str]:
