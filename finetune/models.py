@@ -123,6 +123,70 @@ class Adapter(models.Model):
         return self.name
 
 
+class EvalRun(models.Model):
+    """One evaluation of a model on a dataset split: settings, progress, metrics and cases."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    model_name = models.CharField(max_length=120, help_text='"base" or an adapter\'s name.')
+    adapter = models.ForeignKey(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="eval_runs"
+    )
+    adapter_path = models.CharField(
+        max_length=400, blank=True, help_text="An adapter folder that is not registered here."
+    )
+    backend = models.CharField(max_length=40, help_text="local or vllm (scripted in tests).")
+    # Decoding settings, as finetune.evaluate.EvalSettings takes them.
+    manual_prompt = models.BooleanField(help_text="The prompt carried the widget manual.")
+    constrained = models.BooleanField()
+    max_tokens = models.PositiveIntegerField()
+    temperature = models.FloatField(default=0.0)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_runs"
+    )
+    source = models.CharField(max_length=400, help_text="The dataset version or the file.")
+    split = models.CharField(max_length=8, help_text="train, eval or all")
+    limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Only the first N rows: a smoke test, never gated on."
+    )
+    registry_versions = OrderedJSONField(
+        default=dict, help_text="Widget name -> schema version active when it ran."
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    summary = OrderedJSONField(default=dict, help_text="finetune.evaluate.summarise()")
+    cases = OrderedJSONField(default=list, help_text="Every scored case (case_record).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"eval {self.pk} {self.label} on {self.source} ({self.status})"
+
+    @property
+    def label(self) -> str:
+        prompt = "manual" if self.manual_prompt else "short"
+        decoding = "constrained" if self.constrained else "free"
+        return f"{self.model_name}, {prompt} prompt, {decoding}"
+
+    @property
+    def finished_running(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+
 class Promotion(models.Model):
     """The log of what the chat serves: the latest row wins; rolling back adds a row."""
 
@@ -131,6 +195,15 @@ class Promotion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     reason = models.TextField(blank=True)
+    # The evaluation gate (finetune.adapters.promotion_gate); None: not gated (a rollback).
+    gate_passed = models.BooleanField(null=True, blank=True)
+    candidate_run = models.ForeignKey(
+        EvalRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    baseline_run = models.ForeignKey(
+        EvalRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    override_reason = models.TextField(blank=True, help_text="Why a failed gate was overridden.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
