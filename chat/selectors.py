@@ -1,6 +1,14 @@
 """Reads of conversations."""
 
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from django.utils import timezone
+
 from chat.models import Message
+from widgets.markup import Outcome
+
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 def turns_before(reply: Message) -> list[dict]:
@@ -16,3 +24,34 @@ def turns_before(reply: Message) -> list[dict]:
         .order_by("created", "id")
     )
     return [{"role": m.role, "content": m.raw} for m in earlier if m.raw]
+
+
+def widget_outcome_shares_by_day(*, days: int = 30, now=None) -> list[dict]:
+    """Production quality: per day and widget type, the outcomes of the blocks live replies
+    had (valid, invalid, malformed, ...), as counts and shares, newest day first."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    replies = (
+        Message.objects.filter(role=Message.Role.ASSISTANT, created__gte=since)
+        .exclude(status=Message.Status.STREAMING)  # its blocks are not parsed yet
+        .only("created", "blocks")
+    )
+    counted: dict[tuple, Counter] = defaultdict(Counter)
+    for reply in replies.iterator():
+        day = timezone.localdate(reply.created)
+        for block in reply.blocks or []:
+            counted[(day, block.get("type", ""))][block.get("outcome", "")] += 1
+    rows = []
+    for (day, widget), outcomes in sorted(
+        counted.items(), key=lambda i: (-i[0][0].toordinal(), i[0][1])
+    ):
+        total = sum(outcomes.values())
+        rows.append(
+            {
+                "day": day,
+                "widget": widget,
+                "total": total,
+                "counts": {o: outcomes[o] for o in OUTCOMES},
+                "shares": {o: round(outcomes[o] / total, 4) for o in OUTCOMES},
+            }
+        )
+    return rows

@@ -76,3 +76,9 @@ class AdapterSerializer(serializers.ModelSerializer):
 
 class PromoteSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Promote although the evaluation gate did not pass, and why (staff only).",
+    )

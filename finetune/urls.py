@@ -13,4 +13,8 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
     path("adapters/<str:name>/promote/", views.adapter_promote_view, name="adapter-promote"),
     path("adapters/rollback/", views.adapter_rollback_view, name="adapter-rollback"),
+    path("evals/", views.evals_page, name="evals"),
+    path("evals/queue/", views.evals_queue, name="evals-queue"),
+    path("evals/runs/<int:pk>/", views.eval_run_page, name="eval-run"),
+    path("evals/runs/<int:pk>/cancel/", views.eval_run_cancel_view, name="eval-run-cancel"),
 ]

@@ -8,12 +8,25 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollback, promoted_adapter
+from chat.selectors import OUTCOMES, widget_outcome_shares_by_day
+from finetune import eval_selectors
+from finetune.adapters import (
+    PromotionRefused,
+    adapter_promote,
+    adapter_rollback,
+    promoted_adapter,
+    promotion_gate,
+)
 from finetune.datasets import DatasetRejected, dataset_build_from_conversations, dataset_import
+from finetune.eval_chart import bar_chart_svg
+from finetune.eval_runs import EvalRejected, eval_run_cancel, eval_runs_queue_comparison
 from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_start
-from finetune.models import Adapter, Dataset, FinetuneJob
+from finetune.models import Adapter, Dataset, EvalRun, FinetuneJob, Promotion
 from serving.registry_specs import active_widget_specs
 
 
@@ -162,16 +175,34 @@ def job_cancel(request, pk):
 
 
 @staff_member_required
-@require_POST
 def adapter_promote_view(request, name):
+    """GET: the evaluation gate's verdict and the form; POST: promote (or override the gate)."""
     adapter = get_object_or_404(Adapter, name=name)
-    try:
-        adapter_promote(adapter=adapter, user=request.user, reason=request.POST.get("reason", ""))
-    except PromotionRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"The chat now answers with {adapter.name}.")
-    return redirect("finetune:overview")
+    if request.method == "POST":
+        try:
+            adapter_promote(
+                adapter=adapter,
+                user=request.user,
+                reason=request.POST.get("reason", ""),
+                override_reason=request.POST.get("override_reason", ""),
+            )
+        except PromotionRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"The chat now answers with {adapter.name}.")
+            return redirect("finetune:overview")
+    return render(
+        request,
+        "finetune/promote.html",
+        {
+            "adapter": adapter,
+            "verdict": promotion_gate(adapter=adapter),
+            "promoted": promoted_adapter(),
+            "promotions": Promotion.objects.select_related(
+                "adapter", "promoted_by", "candidate_run", "baseline_run"
+            )[:10],
+        },
+    )
 
 
 @staff_member_required
@@ -186,3 +217,100 @@ def adapter_rollback_view(request):
             request, f"Rolled back: the chat answers with {promotion.adapter or 'the base model'}."
         )
     return redirect("finetune:overview")
+
+
+# ---------------------------------------------------------------- evaluations
+
+
+def _evals_url(dataset, adapter, extra=()) -> str:
+    query = {"dataset": dataset.pk if dataset else "", "adapter": adapter.name if adapter else ""}
+    return f"{reverse('finetune:evals')}?{urlencode({**query, 'run': list(extra)}, doseq=True)}"
+
+
+@staff_member_required
+def evals_page(request):
+    datasets = Dataset.objects.all()
+    dataset = (
+        datasets.filter(pk=request.GET["dataset"]).first()
+        if request.GET.get("dataset", "").isdigit()
+        else eval_selectors.default_dataset()
+    )
+    adapters = Adapter.objects.all()
+    adapter = (
+        adapters.filter(name=request.GET["adapter"]).first()
+        if request.GET.get("adapter")
+        else adapters.first()
+    )
+    extra = [int(pk) for pk in request.GET.getlist("run") if pk.isdigit()]
+    columns = (
+        eval_selectors.comparison_columns(dataset=dataset, adapter=adapter, extra=extra)
+        if dataset
+        else []
+    )
+    recent = eval_selectors.recent_runs()
+    series = eval_selectors.chart_series(columns)
+    return render(
+        request,
+        "finetune/evals.html",
+        {
+            "datasets": datasets,
+            "dataset": dataset,
+            "adapters": adapters,
+            "adapter": adapter,
+            "extra": extra,
+            "columns": columns,
+            "rows": eval_selectors.comparison_rows(columns),
+            "chart": mark_safe(bar_chart_svg(eval_selectors.CHART_METRICS, series))  # noqa: S308 (escaped in bar_chart_svg)
+            if series
+            else "",
+            "past_runs": eval_selectors.comparable_runs(dataset=dataset).filter(
+                status=EvalRun.Status.SUCCEEDED
+            )[:50]
+            if dataset
+            else [],
+            "recent": recent,
+            "active": any(not r.finished_running for r in recent),
+            "outcomes": OUTCOMES,
+            "production": widget_outcome_shares_by_day(days=30),
+        },
+    )
+
+
+@staff_member_required
+@require_POST
+def evals_queue(request):
+    dataset = get_object_or_404(Dataset, pk=request.POST.get("dataset") or 0)
+    adapter = get_object_or_404(Adapter, name=request.POST.get("adapter", ""))
+    try:
+        runs = eval_runs_queue_comparison(
+            dataset=dataset, adapter=adapter, backend=settings.WEFT_BACKEND, user=request.user
+        )
+    except EvalRejected as exc:
+        for problem in exc.problems:
+            messages.error(request, problem)
+    else:
+        messages.success(request, "Queued evaluations " + ", ".join(f"#{r.pk}" for r in runs) + ".")
+    return redirect(_evals_url(dataset, adapter))
+
+
+@staff_member_required
+def eval_run_page(request, pk):
+    run = get_object_or_404(EvalRun.objects.select_related("dataset", "adapter"), pk=pk)
+    widget = request.GET.get("widget") or None
+    return render(
+        request,
+        "finetune/eval_run.html",
+        {
+            "run": run,
+            "widget": widget,
+            "cases": eval_selectors.failing_cases(run, widget=widget),
+            "back": _evals_url(run.dataset, run.adapter, [run.pk]),
+        },
+    )
+
+
+@staff_member_required
+@require_POST
+def eval_run_cancel_view(request, pk):
+    eval_run_cancel(run=get_object_or_404(EvalRun, pk=pk))
+    return redirect("finetune:eval-run", pk=pk)
