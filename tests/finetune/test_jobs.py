@@ -24,7 +24,8 @@ from finetune.adapters import (
     adapter_zip,
     served_model,
 )
-from finetune.datasets import dataset_import
+from finetune.datasets import dataset_import, dataset_rows
+from finetune.eval_runs import eval_run_create, eval_run_execute
 from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_run, finetune_job_start
 from finetune.models import Adapter, Dataset, FinetuneJob
 
@@ -42,6 +43,23 @@ def local_adapters_unloaded():
     for model in backend.models():
         if model.kind == "adapter":
             backend.unload_adapter(model.name)
+
+
+def _evaluated(dataset, model_name):
+    """An executed evaluation whose scripted outputs are the references: what the promotion
+    gate needs to let an adapter through (tests/finetune/test_gate.py tests the gate)."""
+    from serving.backend import get_backend
+
+    scripted = get_backend("scripted")
+    scripted.reset()
+    scripted.enqueue(*(r["messages"][-1]["content"] for r in dataset_rows(dataset, split="eval")))
+    run = eval_run_create(
+        dataset=dataset, split="eval", model_name=model_name,
+        constrained=settings.WEFT_CHAT_CONSTRAINED, backend="scripted",
+    )  # fmt: skip
+    run = eval_run_execute(run_id=run.pk)
+    assert run.status == "succeeded", run.error
+    return run
 
 
 @pytest.fixture
@@ -135,7 +153,9 @@ def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
     assert (tmp_path / "demo-v1" / "weft.json").is_file()
 
     # Promotion: the chat now answers with the adapter, with the prompt it was trained with.
-    adapter_promote(adapter=adapter)
+    _evaluated(demo, "base")
+    _evaluated(demo, adapter.name)
+    assert adapter_promote(adapter=adapter).gate_passed
     assert served_model() == ("demo-v1", False)
     _, reply = chat_message_create(conversation=conversation_create(owner=plain_user), text="hi")
     assert (reply.model_name, reply.manual_prompt) == ("demo-v1", False)
@@ -147,6 +167,7 @@ def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
         job_id=finetune_job_start(dataset=demo, name="demo", config=QUICK, enqueue=False).pk
     )
     assert again.adapter.name == "demo-v2"  # names are never reused
+    _evaluated(demo, again.adapter.name)
     adapter_promote(adapter=again.adapter)
     assert adapter_rollback().adapter == adapter
     assert served_model()[0] == "demo-v1"

@@ -1,0 +1,166 @@
+"""The promotion gate: an adapter must evaluate at least as well as the served model.
+
+Every run here is an executed evaluation of scripted outputs on a real dataset, so the gate
+reads summaries the harness computed, never hand-written ones.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollback, served_model
+from finetune.models import Adapter, Promotion
+from serving.backend import get_backend
+from tests.finetune.test_evals import INVALID, PERFECT, WRONG_PRICE, evaluate, small_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scripted(settings):
+    settings.WEFT_BACKEND = "scripted"
+    settings.WEFT_CHAT_CONSTRAINED = True
+    backend = get_backend("scripted")
+    backend.reset()
+    yield backend
+    backend.reset()
+
+
+@pytest.fixture
+def dataset(demo_registry):
+    return small_dataset()
+
+
+@pytest.fixture
+def make_adapter(dataset, tmp_path):
+    def make(name):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "adapter_config.json").write_text("{}")
+        return Adapter.objects.create(
+            name=name, dataset=dataset, path=str(folder), manual_prompt=False
+        )
+
+    return make
+
+
+@pytest.fixture
+def base_run(scripted, dataset):
+    """The served model (base, manual prompt, constrained like the chat): one wrong price."""
+    return evaluate(scripted, dataset, WRONG_PRICE)
+
+
+def test_an_adapter_with_lower_validity_is_blocked(scripted, dataset, make_adapter, base_run):
+    worse = make_adapter("worse-v1")
+    evaluate(scripted, dataset, INVALID, model_name=worse.name)
+    with pytest.raises(PromotionRefused, match="worse-v1 is worse than base on validity"):
+        adapter_promote(adapter=worse)
+    assert not Promotion.objects.exists() and served_model() == ("base", True)
+
+
+def test_an_adapter_with_lower_field_accuracy_is_blocked(scripted, dataset, make_adapter, base_run):
+    worse = make_adapter("sloppy-v1")
+    wrong_twice = (WRONG_PRICE[1], WRONG_PRICE[1])  # valid blocks, fields wrong in both rows
+    evaluate(scripted, dataset, wrong_twice, model_name=worse.name)
+    with pytest.raises(PromotionRefused) as refused:
+        adapter_promote(adapter=worse)
+    assert "worse than base on field_accuracy" in str(refused.value)
+    assert "validity" in str(refused.value)  # both numbers are quoted
+
+
+def test_an_equal_or_better_adapter_passes_and_the_runs_are_recorded(
+    scripted, dataset, make_adapter, base_run
+):
+    equal, better = make_adapter("equal-v1"), make_adapter("better-v1")
+    equal_run = evaluate(scripted, dataset, WRONG_PRICE, model_name=equal.name)
+    promotion = adapter_promote(adapter=equal)
+    assert promotion.gate_passed is True and promotion.override_reason == ""
+    assert (promotion.candidate_run, promotion.baseline_run) == (equal_run, base_run)
+    assert served_model() == ("equal-v1", False)
+
+    # Now equal-v1 is served: the next adapter is compared with it, not with base.
+    better_run = evaluate(scripted, dataset, PERFECT, model_name=better.name)
+    promotion = adapter_promote(adapter=better)
+    assert promotion.gate_passed and promotion.baseline_run == equal_run
+    assert promotion.candidate_run == better_run
+
+
+def test_missing_evaluations_are_refused_with_what_to_run(scripted, dataset, make_adapter):
+    candidate = make_adapter("new-v1")
+    with pytest.raises(PromotionRefused) as refused:
+        adapter_promote(adapter=candidate)
+    message = str(refused.value)
+    assert "No evaluation of new-v1" in message and "--model new-v1" in message
+    assert "--constrained" in message and "--prompt short" in message
+
+    # A run of the adapter, but none of the served model on that dataset version.
+    evaluate(scripted, dataset, PERFECT, model_name=candidate.name)
+    with pytest.raises(PromotionRefused) as refused:
+        adapter_promote(adapter=candidate)
+    message = str(refused.value)
+    assert "No evaluation of the served model" in message
+    assert f"--dataset small --dataset-version {dataset.version} --model base --constrained" in (
+        message
+    )
+
+
+def test_runs_that_do_not_match_how_the_chat_serves_do_not_count(scripted, dataset, make_adapter):
+    candidate = make_adapter("partial-v1")
+    evaluate(scripted, dataset, PERFECT, constrained=True)
+    evaluate(scripted, dataset, PERFECT, model_name=candidate.name, constrained=False)
+    evaluate(scripted, dataset, PERFECT[:1], model_name=candidate.name, limit=1)  # smoke test
+    evaluate(scripted, dataset, PERFECT, model_name=candidate.name, manual_prompt=True)
+    with pytest.raises(PromotionRefused, match="No evaluation of partial-v1"):
+        adapter_promote(adapter=candidate)
+
+
+def test_a_staff_override_needs_a_reason_and_is_recorded(
+    scripted, dataset, make_adapter, base_run, staff_user, plain_user
+):
+    adapter_promote(adapter=None)  # the base model is served already: nothing to judge
+    worse = make_adapter("worse-v1")
+    worse_run = evaluate(scripted, dataset, INVALID, model_name=worse.name)
+    with pytest.raises(PromotionRefused, match="worse than base"):
+        adapter_promote(adapter=worse, user=staff_user, override_reason="   ")
+    with pytest.raises(PromotionRefused, match="Only a staff user"):
+        adapter_promote(adapter=worse, user=plain_user, override_reason="trust me")
+    promotion = adapter_promote(
+        adapter=worse, user=staff_user, override_reason="the invalid card is a schema bug"
+    )
+    assert promotion.gate_passed is False
+    assert promotion.override_reason == "the invalid card is a schema bug"
+    assert (promotion.candidate_run, promotion.baseline_run) == (worse_run, base_run)
+    assert served_model()[0] == "worse-v1"
+
+    # Rolling back is the emergency exit: not gated, and it says so.
+    rollback = adapter_rollback(user=staff_user)
+    assert rollback.adapter is None and rollback.gate_passed is None
+    assert "not gated" in rollback.reason
+
+
+def test_the_promote_page_shows_the_verdict_and_takes_an_override(
+    scripted, dataset, make_adapter, base_run, client, staff_user
+):
+    worse = make_adapter("worse-v1")
+    evaluate(scripted, dataset, INVALID, model_name=worse.name)
+    client.force_login(staff_user)
+    url = f"/finetune/adapters/{worse.name}/promote/"
+    page = client.get(url).content.decode()
+    assert "not passed" in page and "worse-v1 is worse than base on validity" in page
+    assert 'name="override_reason"' in page
+    page = client.post(url, {"override_reason": ""}).content.decode()
+    assert "worse than base" in page and not Promotion.objects.exists()
+    response = client.post(url, {"override_reason": "known schema bug"})
+    assert response.status_code == 302
+    assert Promotion.objects.get().override_reason == "known schema bug"
+
+
+def test_the_api_goes_through_the_gate(scripted, dataset, make_adapter, base_run, staff_user):
+    worse = make_adapter("worse-v1")
+    evaluate(scripted, dataset, INVALID, model_name=worse.name)
+    api = APIClient()
+    api.force_authenticate(staff_user)
+    url = f"/api/adapters/{worse.name}/promote/"
+    refused = api.post(url, {}, format="json")
+    assert refused.status_code == 400
+    assert "worse than base" in refused.json()["non_field_errors"][0]
+    assert api.post(url, {"override_reason": "ok"}, format="json").status_code == 201
