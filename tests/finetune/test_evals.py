@@ -154,6 +154,27 @@ def test_the_compare_table_is_markdown_with_one_column_per_run(demo_registry, sc
     ]  # fmt: skip
 
 
+def test_the_compare_command_runs_the_four_configurations_in_process(
+    demo_registry, scripted, adapter, monkeypatch, capsys
+):
+    from django.core.management import call_command
+
+    # The command's own backend choice is local or vllm; the scripted one stands in here.
+    monkeypatch.setattr("finetune.management.commands.evaluate.get_backend", lambda name: scripted)
+    dataset = small_dataset()
+    scripted.enqueue(*PERFECT, *INVALID, *WRONG_PRICE, *PERFECT)
+    call_command("evaluate", "--dataset", "small", "--compare", "--model", adapter.name)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        "| metric | base, manual prompt, free | base, manual prompt, constrained "
+        "| small-v1, short prompt, free | small-v1, short prompt, constrained |"
+    )
+    assert out[2] == "| validity | 1.000 | 0.500 | 1.000 | 1.000 |"
+    assert out[4] == "| field_accuracy | 1.000 | 0.938 | 0.938 | 1.000 |"
+    runs = dataset.eval_runs.order_by("id")
+    assert [r.status for r in runs] == ["succeeded"] * 4 and runs[3].adapter == adapter
+
+
 # ---------------------------------------------------------------- the Celery task, the pages
 
 
@@ -283,3 +304,51 @@ def test_evaluation_pages_are_for_staff_only(demo_registry, scripted, client, pl
     assert response.status_code == 302 and EvalRun.objects.count() == 1
     assert client.post(f"/finetune/adapters/{adapter.name}/promote/").status_code == 302
     assert not adapter.promotion_set.exists()
+
+
+# ---------------------------------------------------------------- the real thing
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_evaluation_runs_in_a_celery_worker_with_the_local_model(capsys):
+    """Queued like the page queues it; a worker process runs the real model on 2 demo rows."""
+    import os
+    import signal
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from finetune.models import Dataset
+    from tests.finetune.test_jobs import _wait, _worker
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process needs a database it can share (PostgreSQL)")
+    call_command("load_demo")
+    capsys.readouterr()
+    demo = Dataset.objects.get(name="demo")
+    run = eval_run_create(
+        dataset=demo, split="eval", model_name="base", constrained=True, backend="local",
+        max_tokens=32, limit=2, enqueue=True,
+    )  # fmt: skip
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    worker = _worker(env, "evaluator")
+    try:
+        assert _wait(lambda: EvalRun.objects.get(pk=run.pk).finished_running, 400), "not done"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert (run.done, run.total, len(run.cases)) == (2, 2, 2)
+    assert run.summary["n"] == 2 and run.summary["tokens_per_s"]
+    # Constrained decoding: whatever widget the model opened follows its schema.
+    assert run.summary["outcomes"]["invalid"] == run.summary["outcomes"]["malformed"] == 0
+    assert {"listing_card", "contact_card"} <= set(run.registry_versions)
+    assert demo.eval_runs.get() == run and Dataset.objects.get(pk=demo.pk).frozen
