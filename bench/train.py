@@ -6,9 +6,10 @@ Contenders, each in its own subprocess so its peak memory is its own (the proces
 high-water mark, resource.getrusage ru_maxrss: model, activations, allocator caches):
 - plain peft: fp32, each step one batch of padded rows through model(..., labels=...),
   the loss transformers computes, AdamW. What a first LoRA loop looks like.
-- Weft: finetune.train.run_training (rows one at a time, no padding, logits only where
-  loss is taken, bf16 autocast where the CPU has it).
-- Weft fp32: the same with bf16 off, to separate the bf16 gain from the rest.
+- Weft: finetune.train.run_training with its defaults (rows one at a time, no padding,
+  logits only where loss is taken, the prompt forward-only, bf16 where it measures faster).
+- Weft, full backward: the same with detach_prompt off (backward through the prompt too).
+- Weft fp32 / Weft bf16: bf16 forced off / on, to show what the automatic choice picked.
 - Weft, manual prompt: the same rows with the widget manual in the system prompt.
 - Weft, 2 threads: both cores; fast on a quiet machine, slow when other processes run.
 
@@ -156,6 +157,7 @@ def run_weft(rows, specs, folder: Path, steps: int, batch_rows: int, **overrides
             "batch_rows": batch_rows,
             "eval_every": 0,
             "checkpoint_every": 10_000,
+            "torch_threads": 1,
             **overrides,
         }
     )
@@ -174,7 +176,9 @@ def run_weft(rows, specs, folder: Path, steps: int, batch_rows: int, **overrides
 CONTENDERS = {
     "plain peft (fp32, padded)": lambda *a: run_plain(*a),
     "Weft": lambda *a: run_weft(*a),
+    "Weft, full backward": lambda *a: run_weft(*a, detach_prompt=False),
     "Weft fp32": lambda *a: run_weft(*a, bf16=False),
+    "Weft bf16": lambda *a: run_weft(*a, bf16=True),
     "Weft, manual prompt": lambda *a: run_weft(*a, manual_prompt=True),
     "Weft, 2 threads": lambda *a: run_weft(*a, torch_threads=2),
 }
@@ -272,7 +276,8 @@ def main() -> None:
             f"{r['peak_rss_mb']:>8.0f}MB{r['losses'][0]:>13.4f}{ratio:>10}"
         )
 
-    weft = results.get("Weft")
+    # The demo tune runs with the defaults: every core (2 here).
+    weft = results.get("Weft, 2 threads") or results.get("Weft")
     if weft:
         short_total = lengths["short"]["total"] * len(train) / len(rows)
         epochs_tokens = 3 * short_total

@@ -18,12 +18,14 @@ How it runs fast on 2 CPU cores (measured, see bench/train.py):
 - logits only where the next token carries loss (`logits_to_keep` with indices): the
   49152-wide output layer is a fifth of the model's work per token, and most tokens of a
   row are prompt and records.
-- bf16 autocast where the CPU has native bf16; the frozen base weights are stored in bf16
-  once rather than cast on every step. LoRA weights, gradients and AdamW stay fp32.
+- bf16 autocast where it measures faster than fp32 on this CPU; the frozen base weights
+  are stored in bf16 once rather than cast on every step. LoRA weights, gradients and
+  AdamW stay fp32.
 - sdpa attention. Matmul ("eager") attention ran ~5-15% faster at the short prompt's
   lengths but keeps every layer's L x L weights for backward (+1.7 GB peak at ~450 tokens,
   gigabytes more with the manual prompt): not worth it on a shared machine.
-- one torch thread by default (TrainConfig.torch_threads): the cores are shared.
+- the prompt runs forward only (`detach_prompt`): no backward pass over the records.
+- every core by default (TrainConfig.torch_threads); set 1 where the cores are busy.
 
 Checkpoints (finetune.train_checkpoints) every `checkpoint_every` steps and at the end. A run
 that finds one in out_dir resumes from the newest: weights, optimiser, RNG, and the config
@@ -270,19 +272,41 @@ def learning_rate_at(step: int, total_steps: int, config: TrainConfig) -> float:
 
 
 def bf16_supported() -> bool:
-    """Whether this CPU computes in bf16 natively (avx512_bf16 or AMX); emulated bf16 is slow."""
+    """Whether bf16 matmuls are faster than fp32 on this CPU, measured (~0.1 s).
+
+    The CPU flags are not enough: a machine reporting avx512_bf16 ran bf16 matmuls at 0.6x
+    fp32 (bench/README.md, "Training"), another at ~2x. So time the layer shape that
+    dominates a step and take bf16 only where it wins clearly.
+    """
     import torch
 
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
     except (AttributeError, RuntimeError):
         return False
 
+    def seconds(dtype) -> float:
+        a, b = torch.randn(448, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
+        a @ b  # first call: kernel selection
+        started = time.perf_counter()
+        for _ in range(8):
+            a @ b
+        return time.perf_counter() - started
+
+    return seconds(torch.bfloat16) < 0.8 * seconds(torch.float32)
+
 
 def _resolved(config: TrainConfig) -> TrainConfig:
+    """`bf16` and `torch_threads` decided for this machine where the config leaves them open."""
+    import os
     from dataclasses import replace
 
-    return config if config.bf16 is not None else replace(config, bf16=bf16_supported())
+    if config.bf16 is None:
+        config = replace(config, bf16=bf16_supported())
+    if config.torch_threads is None:
+        config = replace(config, torch_threads=len(os.sched_getaffinity(0)))
+    return config
 
 
 # ---------------------------------------------------------------- model and rows
@@ -340,16 +364,32 @@ def _autocast(bf16: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
 
-def row_loss_sum(model, row: EncodedRow, *, bf16: bool):
-    """Summed cross-entropy over the row's loss tokens (a 0-dim tensor), and their count."""
+def row_loss_sum(model, row: EncodedRow, *, bf16: bool, detach_prompt: bool = False):
+    """Summed cross-entropy over the row's loss tokens (a 0-dim tensor), and their count.
+
+    detach_prompt: the tokens before the first loss token (system prompt, records, the first
+    question) run forward without autograd, and the rest attends to their cached keys and
+    values. The forward pass is the same computation, so the loss is the same; what changes
+    is that the adapter learns only through the answer's positions, and the prompt's
+    backward pass (over half of a demo row's work) is not spent.
+    """
     import torch
     import torch.nn.functional as F
 
     ids = torch.tensor([row.input_ids])
     targets = torch.tensor(row.labels[1:])  # position p predicts token p + 1
     keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+    cut = int(keep[0]) if detach_prompt and keep.numel() and torch.is_grad_enabled() else 0
     with _autocast(bf16):
-        logits = model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits[0]
+        if cut == 0:
+            logits = model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits[0]
+        else:
+            with torch.no_grad():
+                cache = model(input_ids=ids[:, :cut], use_cache=True).past_key_values
+            logits = model(
+                input_ids=ids[:, cut:], past_key_values=cache, use_cache=True,
+                logits_to_keep=keep - cut,
+            ).logits[0]  # fmt: skip
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.numel())
 
 
@@ -363,7 +403,7 @@ def _train_step(model, optimizer, params, batch, *, lr: float, config: TrainConf
     count = sum(row.loss_tokens for row in batch)
     total = 0.0
     for row in batch:
-        loss_sum, _ = row_loss_sum(model, row, bf16=config.bf16)
+        loss_sum, _ = row_loss_sum(model, row, bf16=config.bf16, detach_prompt=config.detach_prompt)
         (loss_sum / count).backward()
         total += loss_sum.item()
     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

@@ -11,8 +11,8 @@ No Django and no torch here: the web process imports this to check a job before 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-# vLLM is started with --max-lora-rank; an adapter of a higher rank would not load there.
-MAX_LORA_RANK = 32
+from serving.vllm_server import MAX_LORA_RANK  # an adapter of a higher rank would not load
+
 TARGET_MODULE_NAMES = frozenset(
     {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 )
@@ -32,7 +32,7 @@ class TrainConfigError(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     # LoRA
-    rank: int = 16  # r; 8-32 is plenty for teaching a format; at most MAX_LORA_RANK
+    rank: int = 16  # r; at most MAX_LORA_RANK, the serving limit
     alpha: int = 32  # lora_alpha; updates are scaled by alpha / rank, so 2x rank is usual
     # Dropout on each LoRA input. 0 because the random masks cost ~10% of a CPU step
     # (measured) and a 3-epoch run on a few hundred rows is watched through eval loss instead.
@@ -61,12 +61,16 @@ class TrainConfig:
     # bookkeeping
     checkpoint_every: int = 20  # steps; a dead worker loses at most this much work
     eval_every: int = 50  # steps; eval loss is also computed after the last step. 0: only then
-    # bf16 autocast (weights and optimiser stay fp32). None: on when the CPU has native bf16
-    # (avx512_bf16 / AMX): ~1.5-2.5x faster there, loss within ~0.5% of fp32 (bench/train.py).
+    # bf16 autocast (weights and optimiser stay fp32). None: on where a bf16 matmul measures
+    # faster than fp32 on this CPU (finetune.train.bf16_supported); loss within ~0.5% of fp32.
     bf16: bool | None = None
-    # torch threads. 1: on 2 cores shared with a web server and a model server, 2 threads
-    # ran a step 5x slower than 1 (spinning OpenMP threads fight the other processes).
-    torch_threads: int = 1
+    # Backpropagate through the answer only: the prompt runs forward without gradients
+    # (finetune.train.row_loss_sum). ~1.3x faster on demo rows (bench/README.md, "Training").
+    detach_prompt: bool = True
+    # torch threads. None: every core this process may use, right for a worker that trains
+    # alone. On cores shared with busy processes, 1: 2 threads under load ran a step 5x
+    # slower than 1 (spinning OpenMP threads fight the other processes).
+    torch_threads: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -153,8 +157,13 @@ def _field_problems(c: TrainConfig) -> list[tuple[str, str]]:
     check("max_seq_len", _is_int(c.max_seq_len) and 16 <= c.max_seq_len <= 8192, "16 to 8192")
     check("seed", _is_int(c.seed) and c.seed >= 0, "an integer >= 0")
     check("manual_prompt", isinstance(c.manual_prompt, bool), "true or false")
+    check("detach_prompt", isinstance(c.detach_prompt, bool), "true or false")
     check("checkpoint_every", _is_int(c.checkpoint_every) and c.checkpoint_every >= 1, ">= 1")
     check("eval_every", _is_int(c.eval_every) and c.eval_every >= 0, "an integer >= 0")
     check("bf16", c.bf16 is None or isinstance(c.bf16, bool), "true, false or empty (auto)")
-    check("torch_threads", _is_int(c.torch_threads) and 1 <= c.torch_threads <= 256, "1 to 256")
+    check(
+        "torch_threads",
+        c.torch_threads is None or (_is_int(c.torch_threads) and 1 <= c.torch_threads <= 256),
+        "1 to 256, or empty for every core",
+    )
     return problems

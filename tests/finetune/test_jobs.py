@@ -30,7 +30,15 @@ from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_run, fi
 from finetune.models import Adapter, Dataset, FinetuneJob
 
 # Two rows per step, a handful of steps: seconds per job on the CPU.
-QUICK = {"max_steps": 3, "batch_rows": 2, "checkpoint_every": 2, "eval_every": 0}
+# One torch thread: the worker shares the cores with this test process (and in a busy CI,
+# more); the default, every core, spins OpenMP threads against them.
+QUICK = {
+    "max_steps": 3,
+    "batch_rows": 2,
+    "checkpoint_every": 2,
+    "eval_every": 0,
+    "torch_threads": 1,
+}
 
 
 @pytest.fixture
@@ -221,7 +229,7 @@ def test_a_job_whose_worker_is_killed_resumes_from_its_checkpoint(capsys):
         pytest.skip("the worker process needs a database it can share (PostgreSQL)")
     call_command("load_demo")
     demo = Dataset.objects.get(name="demo")
-    config = {"max_steps": 8, "batch_rows": 1, "checkpoint_every": 2, "eval_every": 0}
+    config = {**QUICK, "max_steps": 8, "batch_rows": 1}
     db = settings.DATABASES["default"]
     env = {
         **os.environ,

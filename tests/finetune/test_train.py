@@ -64,6 +64,7 @@ FAST = {
     "checkpoint_every": 2,
     "eval_every": 0,
     "max_seq_len": 512,
+    "torch_threads": 1,  # as one_torch_thread: the cores are shared with other tests' work
 }
 
 
@@ -254,6 +255,61 @@ def test_row_at_a_time_loss_and_gradients_equal_one_padded_batch(specs, tokenize
     assert total / count == pytest.approx(reference.item(), rel=1e-4)
     for name, param in lora.items():
         torch.testing.assert_close(ours[name], param.grad, rtol=1e-3, atol=1e-6)
+
+
+def test_detached_prompt_keeps_the_loss_and_trains_through_the_answer_only(
+    specs, tokenizer, model_dir
+):
+    """detach_prompt runs the prompt under no_grad and the answer on its cached keys and
+    values. Reference: the plain forward pass with every LoRA update detached at the prompt's
+    positions (a hook on lora_B), which reaches the adapter only through the answer too.
+    The loss must be the same as without detaching, and the gradients those of the reference
+    (and not those of plain training, or the test would not tell them apart)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from finetune.train import row_loss_sum
+    from serving.model_files import base_model_dir
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(base_model_dir(model_dir), dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.02)
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    row = encode_row(ROWS[1], widgets=specs, tokenizer=tokenizer, manual=False)
+    cut = next(i for i, label in enumerate(row.labels[1:]) if label != IGNORE_INDEX)
+
+    def grads(**kwargs):
+        model.zero_grad()
+        loss_sum, _ = row_loss_sum(model, row, bf16=False, **kwargs)
+        loss_sum.backward()
+        return loss_sum.item(), {n: p.grad.clone() for n, p in lora.items()}
+
+    plain_loss, plain = grads()
+    detached_loss, detached = grads(detach_prompt=True)
+
+    def prompt_detached(module, inputs, output):
+        return torch.cat([output[:, :cut].detach(), output[:, cut:]], dim=1)
+
+    hooks = [
+        m.register_forward_hook(prompt_detached)
+        for n, m in model.named_modules()
+        if n.endswith("lora_B.default")
+    ]
+    reference_loss, reference = grads()
+    for hook in hooks:
+        hook.remove()
+
+    assert detached_loss == pytest.approx(plain_loss, rel=1e-5)
+    assert reference_loss == pytest.approx(plain_loss, rel=1e-5)
+    for name in lora:
+        torch.testing.assert_close(detached[name], reference[name], rtol=1e-3, atol=1e-6)
+    # At the same tolerance, plain training's gradients are told apart from these.
+    assert any(not torch.allclose(plain[n], detached[n], rtol=1e-3, atol=1e-6) for n in lora)
 
 
 # ---------------------------------------------------------------- training

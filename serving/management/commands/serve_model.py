@@ -13,7 +13,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from serving.backend import BackendError
 from serving.model_files import ensure_base_model
-from serving.vllm_server import ServerConfig, default_python, start, stop, wait_ready
+from serving.vllm_server import (
+    MAX_LORA_RANK,
+    ServerConfig,
+    default_python,
+    start,
+    stop,
+    wait_ready,
+)
 
 
 class Command(BaseCommand):
@@ -26,9 +33,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-lora-rank",
             type=int,
-            default=16,
+            default=MAX_LORA_RANK,
             choices=(8, 16, 32, 64),
-            help="largest adapter rank the server accepts (training default: 16)",
+            help=f"largest adapter rank the server accepts (training accepts {MAX_LORA_RANK})",
         )
         parser.add_argument(
             "--python",
