@@ -60,13 +60,18 @@ class DatasetRow(models.Model):
         }
 
 
+class RunStatus(models.TextChoices):
+    """Where a background run (a training job, an evaluation) stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class FinetuneJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = RunStatus
 
     name = models.CharField(max_length=80, help_text="The adapter's name; versions are added.")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
@@ -126,12 +131,7 @@ class Adapter(models.Model):
 class EvalRun(models.Model):
     """One evaluation of a model on a dataset split: settings, progress, metrics and cases."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = RunStatus
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)

@@ -2,6 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from serving.backend import get_backend
+
 pytest_plugins = ["tests.browser"]  # browser and live-server fixtures
 
 
@@ -36,3 +38,13 @@ def demo_registry(db):
     from widgets.demo_widgets import demo_widgets_load
 
     demo_widgets_load()
+
+
+@pytest.fixture
+def scripted(settings):
+    """The scripted backend, emptied, as the configured one: it says what tests enqueue."""
+    settings.WEFT_BACKEND = "scripted"
+    backend = get_backend("scripted")
+    backend.reset()
+    yield backend
+    backend.reset()

@@ -4,7 +4,6 @@ import pytest
 
 from chat.services import chat_message_create, conversation_create
 from crm.services import crm_fixture_load
-from serving.backend import get_backend
 
 LISTING = {
     "mls_id": "TX-10492", "address": "12 Oak St", "city": "Austin", "price": 449000,
@@ -15,15 +14,6 @@ LISTING = {
 def block(payload, widget_type="listing_card") -> str:
     body = payload if isinstance(payload, str) else json.dumps(payload)
     return f'<widget type="{widget_type}">{body}</widget>'
-
-
-@pytest.fixture
-def scripted(settings):
-    settings.WEFT_BACKEND = "scripted"
-    backend = get_backend("scripted")
-    backend.reset()
-    yield backend
-    backend.reset()
 
 
 @pytest.fixture

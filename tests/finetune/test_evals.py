@@ -14,7 +14,7 @@ from finetune.eval_runs import eval_run_create, eval_run_execute
 from finetune.management.commands.evaluate import markdown_table
 from finetune.models import Adapter, EvalRun
 from finetune.rows import stable_split
-from serving.backend import BackendUnavailable, get_backend
+from serving.backend import BackendUnavailable
 from tests.chat.conftest import LISTING, block
 
 pytestmark = pytest.mark.django_db
@@ -68,15 +68,6 @@ def evaluate(scripted, dataset, outputs, *, model_name="base", constrained=True,
     )  # fmt: skip
     scripted.enqueue(*outputs)
     return eval_run_execute(run_id=run.pk)
-
-
-@pytest.fixture
-def scripted(settings):
-    settings.WEFT_BACKEND = "scripted"
-    backend = get_backend("scripted")
-    backend.reset()
-    yield backend
-    backend.reset()
 
 
 @pytest.fixture

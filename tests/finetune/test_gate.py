@@ -9,20 +9,15 @@ from rest_framework.test import APIClient
 
 from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollback, served_model
 from finetune.models import Adapter, Promotion
-from serving.backend import get_backend
 from tests.finetune.test_evals import INVALID, PERFECT, WRONG_PRICE, evaluate, small_dataset
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def scripted(settings):
-    settings.WEFT_BACKEND = "scripted"
-    settings.WEFT_CHAT_CONSTRAINED = True
-    backend = get_backend("scripted")
-    backend.reset()
-    yield backend
-    backend.reset()
+def scripted(scripted, settings):
+    settings.WEFT_CHAT_CONSTRAINED = True  # the chat's decoding, which the gate judges by
+    return scripted
 
 
 @pytest.fixture
