@@ -130,7 +130,7 @@ SHOWING = [
     "when can we tour {ref}?",
     "any showing times for {ref}?",
     "I'd like to visit {ref} this week",
-    "schedule a tour of {ref}",
+    "tour times for {ref}?",
     "what showing slots are open at {ref}?",
     "my clients want to walk through {ref}. what's open?",
     "showing availability at {ref} pls",
@@ -216,6 +216,16 @@ BOOK = [
     "go ahead and book {ref}, soonest slot",
     "pls book the first open slot at {ref}",
     "Book {ref} for my clients, earliest time",
+    "grab the next available showing at {ref}",
+    "schedule us into the first open slot at {ref}",
+    "book me in at {ref}, whenever is soonest",
+    "reserve the earliest tour of {ref}",
+    "Please book the next showing at {ref}.",
+    "lock in the first showing slot for {ref}",
+    "book it: {ref}, earliest opening",
+    "can you book the soonest showing at {ref}?",
+    "set up a showing at {ref} for the first open time",
+    "book the first available tour at {ref} pls",
 ]
 STATUS = [
     "mark {ref} as {status}",
@@ -223,6 +233,12 @@ STATUS = [
     "change {ref} to {status}",
     "update: mark {ref} as {status}",
     "Please set the status of {ref} to {status}.",
+    "{ref} is {status} now, update it",
+    "flip {ref} to {status}",
+    "can you mark {ref} {status}?",
+    "status change: {ref} -> {status}",
+    "{ref} went {status}, please update the listing",
+    "switch {ref} over to {status}",
 ]
 EMAIL_TOPICS = [
     "price drop", "new photos", "open house", "offer deadline", "inspection report",
@@ -232,15 +248,22 @@ EMAIL_BUYERS = [
     "email the buyers on {ref} about the {topic}",
     "let the buyers of {ref} know about the {topic} by email",
     "shoot the {ref} buyers an email re the {topic}",
+    "send the buyers on {ref} an email about the {topic}",
+    "can you email the {ref} buyers about the {topic}?",
 ]
 EMAIL_SELLER = [
     "email the seller of {ref} about the {topic}",
     "write the seller at {ref} an email about the {topic}",
+    "send the seller of {ref} an email re the {topic}",
+    "let the seller at {ref} know about the {topic} by email",
 ]
 EMAIL_PERSON = [
     "email {name} about the {topic}",
     "send {name} a note about the {topic}",
     "drop {name} an email re: the {topic}",
+    "can you email {name} about the {topic}?",
+    "write {name} an email about the {topic}",
+    "please send {name} an email on the {topic}",
 ]
 TASKS = [
     "order the appraisal", "confirm the closing date with title", "chase the HOA documents",
@@ -253,16 +276,23 @@ TASK_PLAIN = [
     "add a task: {task}",
     "create a task to {task}",
     "make a task to {task}",
+    "new task: {task}",
+    "put {task} on my to-do list",
+    "can you add a task to {task}?",
 ]
 TASK_DUE = [
     "remind me to {task} by {due}",
     "add a task to {task}, due {due}",
     "create a task: {task} by {due}",
+    "remind me by {due} to {task}",
+    "new task, due {due}: {task}",
 ]
 TASK_LISTING = [
     "remind me to {task} for {ref}",
     "add a task for {ref}: {task}",
     "create a task to {task} for {ref} by {due}",
+    "new task for {ref}: {task}",
+    "add to my list for {ref}: {task}",
 ]
 
 # ------------------------------------------------------------------ several widgets
@@ -318,10 +348,14 @@ FOLLOW_COMPS = [
 FOLLOW_BOOK = [
     "book the earliest showing for {it}",
     "book {it}, first available slot",
+    "go ahead and book the earliest tour of {it}",
+    "grab the first open showing for {it}",
 ]
 FOLLOW_STATUS = [
     "mark {it} as pending",
     "set {it} to pending",
+    "{it} went pending, update it",
+    "change {it} to pending please",
 ]
 
 # ------------------------------------------------------------------ small talk, definitions

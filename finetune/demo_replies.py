@@ -117,11 +117,12 @@ CONTACT_ONE = [
 ]
 CONTACT_MANY = ["Here are the {role}s:", "These {n} can help:", "Here are {n} {role}s:"]
 NO_BUYERS = ["No buyers are on file for {address} yet.", "There are no buyers linked to {address}."]
+# Every action intro starts with "Confirm": the first word of a reply is where a small model
+# commits to a widget, and a word no other intro uses makes that choice easy to learn.
 ACTION = [
     "Confirm and I'll do it:",
-    "Here's the request; confirm to run it:",
-    "Ready when you confirm:",
-    "Please confirm:",
+    "Confirm to run this request:",
+    "Confirm this and it runs:",
 ]
 ACTION_OUTRO = ["Nothing runs until you confirm."]
 LISTING_AND_AGENT = ["Here's {address} and its agent:", "{address}, with the listing agent:"]

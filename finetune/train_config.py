@@ -35,17 +35,20 @@ class TrainConfig:
     rank: int = 16  # r; at most MAX_LORA_RANK, the serving limit
     alpha: int = 32  # lora_alpha; updates are scaled by alpha / rank, so 2x rank is usual
     # Dropout on each LoRA input. 0 because the random masks cost ~10% of a CPU step
-    # (measured) and a 3-epoch run on a few hundred rows is watched through eval loss instead.
+    # (measured) and a 2-epoch run on a few hundred rows is watched through eval loss instead.
     dropout: float = 0.0
     target_modules: str | tuple[str, ...] = "all-linear"  # or a subset of TARGET_MODULE_NAMES
     # optimiser (AdamW on the LoRA weights only)
-    learning_rate: float = 2e-4  # peak; LoRA takes ~10x a full fine-tune's rate
+    # Peak. 1e-3, not the 2e-4 usual for 7B models: on the demo (307 rows, SmolLM2-135M),
+    # 2e-4 for 3 epochs left eval loss at 0.24 and type accuracy at 40%; 1e-3 for 2 epochs
+    # reached 0.16 and 66% in two thirds of the steps (README, "What mattered").
+    learning_rate: float = 1e-3
     warmup_ratio: float = 0.05  # share of the steps spent ramping linearly up to the peak
     lr_schedule: str = "cosine"  # "cosine" (down to 0 at the last step) or "constant"
     weight_decay: float = 0.0  # LoRA weights start at zero; decay only pulls them back
     max_grad_norm: float = 1.0  # clip; one odd row should not throw the adapter off
     # length of training
-    epochs: int = 3  # passes over the training rows
+    epochs: int = 2  # passes over the training rows (2 at 1e-3 beat 3 at 2e-4, above)
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
     # One optimiser step averages the loss over this many rows (token-weighted). Rows run
     # one at a time and gradients accumulate, so memory does not grow with it.

@@ -122,7 +122,7 @@ def test_every_widget_and_reply_shape_is_well_represented(rows):
     rows_with = Counter(t for row in rows for t in set(types(row)))
     assert set(rows_with) == WIDGETS
     assert min(rows_with.values()) >= 30, rows_with
-    assert sum(len(set(types(row))) >= 2 for row in rows) >= 40  # several widget types
+    assert sum(len(set(types(row))) >= 2 for row in rows) >= 0.1 * len(rows)  # several types
     assert sum(not types(row) for row in rows) >= 30  # prose only
     two_turn = [row for row in rows if len(row["messages"]) == 4]
     assert 0.10 * len(rows) <= len(two_turn) <= 0.25 * len(rows)
