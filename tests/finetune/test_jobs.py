@@ -33,6 +33,9 @@ from finetune.models import Adapter, Dataset, FinetuneJob
 # One torch thread: the worker shares the cores with this test process (and in a busy CI,
 # more); the default, every core, spins OpenMP threads against them.
 QUICK = {
+    # The old default rate: three steps at it leave the adapter close to the base model, so
+    # the chat turn below ends quickly. These tests are about the job, not what it learns.
+    "learning_rate": 2e-4,
     "max_steps": 3,
     "batch_rows": 2,
     "checkpoint_every": 2,
@@ -135,8 +138,9 @@ def test_cancelling_a_queued_job_stops_it_before_it_starts(demo):
 
 @pytest.mark.slow
 def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
-    demo, plain_user, tmp_path, local_adapters_unloaded
+    demo, plain_user, tmp_path, local_adapters_unloaded, settings
 ):
+    settings.WEFT_CHAT_MAX_TOKENS = 24  # the reply only has to name the model that wrote it
     job = finetune_job_start(dataset=demo, name="demo", config=QUICK, enqueue=False)
     demo.refresh_from_db()
     assert demo.frozen  # the rows that train an adapter never change afterwards
