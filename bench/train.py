@@ -279,11 +279,14 @@ def main() -> None:
     # The demo tune runs with the defaults: every core (2 here).
     weft = results.get("Weft, 2 threads") or results.get("Weft")
     if weft:
+        from finetune.train_config import TrainConfig
+
+        epochs = TrainConfig().epochs  # the demo tune's, not a copy that can drift
         short_total = lengths["short"]["total"] * len(train) / len(rows)
-        epochs_tokens = 3 * short_total
+        epochs_tokens = epochs * short_total
         rate = weft["tokens"] / weft["seconds"]
         print(
-            f"\ndemo tune estimate (short prompt, {len(train)} train rows, 3 epochs, "
+            f"\ndemo tune estimate (short prompt, {len(train)} train rows, {epochs} epochs, "
             f"{epochs_tokens:,.0f} tokens): {epochs_tokens / rate / 60:.1f} min at {rate:.0f} "
             f"tok/s, before evaluation"
         )

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from playwright.sync_api import Error as PageError
 from playwright.sync_api import Page, sync_playwright
-from playwright.sync_api import TimeoutError as PageTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "data" / "walkthrough"
@@ -37,7 +37,7 @@ def shoot(page: Page, name: str) -> None:
 
 
 def ask(page: Page, text: str) -> object:
-    """Send `text`; return the finished reply's locator, noting whether a skeleton streamed."""
+    """Send `text` and wait for its reply to finish; the reply's locator, or WalkFailed."""
     before = page.locator(".msg--assistant").count()
     page.fill("#composer-text", text)
     page.keyboard.press("Enter")
@@ -121,7 +121,7 @@ def main() -> int:
         page.on("dialog", lambda dialog: dialog.dismiss())
         try:
             steps = walk(page, args.url.rstrip("/"), args.model)
-        except (WalkFailed, PageTimeout) as exc:
+        except (WalkFailed, PageError) as exc:  # PageError: timeouts, no server at --url
             shoot(page, "failed")
             print(f"walkthrough: FAILED: {exc}", file=sys.stderr)
             return 1
