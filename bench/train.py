@@ -11,7 +11,9 @@ high-water mark, resource.getrusage ru_maxrss: model, activations, allocator cac
 - Weft, full backward: the same with detach_prompt off (backward through the prompt too).
 - Weft fp32 / Weft bf16: bf16 forced off / on, to show what the automatic choice picked.
 - Weft, manual prompt: the same rows with the widget manual in the system prompt.
-- Weft, 2 threads: both cores; fast on a quiet machine, slow when other processes run.
+- Weft, 2 threads: one process on both cores.
+- Weft, 2 processes: data parallel, two 1-thread processes sharing each step's rows (the
+  default on a 2-core machine: one process per core).
 
 All get the same LoRA settings (rank 16, alpha 32, all linear layers, no dropout), the same
 rows in the same steps (Weft's step plan), the same number of optimiser steps, one torch
@@ -158,6 +160,7 @@ def run_weft(rows, specs, folder: Path, steps: int, batch_rows: int, **overrides
             "eval_every": 0,
             "checkpoint_every": 10_000,
             "torch_threads": 1,
+            "workers": 1,
             **overrides,
         }
     )
@@ -181,6 +184,7 @@ CONTENDERS = {
     "Weft bf16": lambda *a: run_weft(*a, bf16=True),
     "Weft, manual prompt": lambda *a: run_weft(*a, manual_prompt=True),
     "Weft, 2 threads": lambda *a: run_weft(*a, torch_threads=2),
+    "Weft, 2 processes": lambda *a: run_weft(*a, workers=2),
 }
 
 
@@ -276,8 +280,8 @@ def main() -> None:
             f"{r['peak_rss_mb']:>8.0f}MB{r['losses'][0]:>13.4f}{ratio:>10}"
         )
 
-    # The demo tune runs with the defaults: every core (2 here).
-    weft = results.get("Weft, 2 threads") or results.get("Weft")
+    # The demo tune runs with the defaults: one process per core (2 here).
+    weft = results.get("Weft, 2 processes") or results.get("Weft")
     if weft:
         from finetune.train_config import TrainConfig
 

@@ -9,6 +9,7 @@ from finetune.models import Adapter, Dataset, EvalRun
 
 OVERALL_METRICS = (
     "validity",
+    "valid_coverage",
     "type_accuracy",
     "field_accuracy",
     "field_recall",

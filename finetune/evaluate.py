@@ -214,12 +214,18 @@ def metrics(scores: Sequence[CaseScore], *, widget: str | None = None) -> dict:
         if Counter(b.type for b in _of(s.emitted, widget))
         == Counter(b.type for b in _of(s.expected, widget))
     )
+    # Valid widgets per widget the line asked for or had, whichever is more: unlike validity,
+    # a model cannot raise it by emitting fewer widgets (an empty answer scores 0, not None).
+    valid_out_of = sum(
+        max(len(_of(s.emitted, widget)), len(_of(s.expected, widget))) for s in lines
+    )
     emitted_leaves = sum(len(_emitted_leaves(_of(s.emitted, widget))) for s in lines)
     invented = sum(1 for s in lines for t, _ in s.hallucinated if widget is None or t == widget)
     return {
         "n": len(lines),
         "blocks": len(blocks),
         "validity": _share(outcomes["valid"], len(blocks)),
+        "valid_coverage": _share(outcomes["valid"], valid_out_of),
         "type_accuracy": _share(type_ok, len(lines)),
         "field_accuracy": _share(hits, total),
         "field_recall": _share(hits, total_all),  # misses of unmatched widgets count too

@@ -25,7 +25,8 @@ How it runs fast on 2 CPU cores (measured, see bench/train.py):
   lengths but keeps every layer's L x L weights for backward (+1.7 GB peak at ~450 tokens,
   gigabytes more with the manual prompt): not worth it on a shared machine.
 - the prompt runs forward only (`detach_prompt`): no backward pass over the records.
-- every core by default (TrainConfig.torch_threads); set 1 where the cores are busy.
+- one process per core, each step's rows shared among them (finetune.train_parallel):
+  two 1-thread processes train ~2x one process on 2 threads here.
 
 Checkpoints (finetune.train_checkpoints) every `checkpoint_every` steps and at the end. A run
 that finds one in out_dir resumes from the newest: weights, optimiser, RNG, and the config
@@ -68,6 +69,7 @@ from finetune.train_data import (
     step_plan,
     steps_per_epoch,
 )
+from finetune.train_parallel import Command, Group
 from serving.model_files import ensure_base_model
 from serving.prompts import WidgetSpec
 
@@ -165,6 +167,7 @@ def run_training(
     config = _resolved(config.validate())
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.torch_threads)
+    group, between_steps = None, False
     try:
         folder = ensure_base_model(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -172,7 +175,6 @@ def run_training(
         evaluation, _ = _encode(eval_rows, config, widgets, tokenizer)
         if not train:
             raise TrainDataError(f"no training row fits in max_seq_len={config.max_seq_len}")
-        model = _lora_model(config, folder)
         plan = step_plan(
             len(train),
             batch_rows=config.batch_rows,
@@ -180,13 +182,18 @@ def run_training(
             max_steps=config.max_steps,
             seed=config.seed,
         )
+        if config.workers > 1:  # the helpers load their model while this one loads its own
+            spec = parallel_spec(config, folder, train, evaluation, plan, resume_from)
+            group = Group.start(config.workers, spec, out_dir)
+        model = lora_model(config, folder)
         per_epoch = steps_per_epoch(len(train), config.batch_rows)
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            params, lr=config.learning_rate, weight_decay=config.weight_decay
-        )
+        optimizer = new_optimizer(params, config)
         run = _RunState()
+        if group is not None:
+            group.same_as_rank0(params)
         if resume_from is not None:
+            # Loaded after the broadcast above: the helpers load the same checkpoint.
             state = load_checkpoint(resume_from, model=model, optimizer=optimizer)
             if state["row_ids"] != [row.row_id for row in train]:
                 raise TrainDataError(
@@ -225,11 +232,14 @@ def run_training(
             if should_stop():
                 if run.step > 0 and saved != checkpoint_dir(out_dir, run.step):
                     saved = checkpoint()
+                between_steps = True
                 raise TrainCancelled(run.step, saved)
             started = time.monotonic()
             lr = learning_rate_at(run.step, len(plan), config)
             batch = [train[i] for i in plan[run.step]]
-            loss = _train_step(model, optimizer, params, batch, lr=lr, config=config)
+            if group is not None:
+                group.send(Command.TRAIN, run.step)
+            loss = train_step(model, optimizer, params, batch, lr=lr, config=config, group=group)
             tokens = sum(len(row.input_ids) for row in batch)
             run.step += 1
             run.trained_tokens += tokens
@@ -239,7 +249,9 @@ def run_training(
             eval_loss = None
             last = run.step == len(plan)
             if evaluation and (last or (config.eval_every and run.step % config.eval_every == 0)):
-                eval_loss = evaluate(model, evaluation, bf16=config.bf16)
+                if group is not None:
+                    group.send(Command.EVALUATE)
+                eval_loss = evaluate(model, evaluation, bf16=config.bf16, group=group)
             run.history.append({"step": run.step, "loss": loss, "eval_loss": eval_loss})
             on_progress(_progress(run, len(plan), per_epoch, loss, eval_loss, lr, resumed_at))
             if last or run.step % config.checkpoint_every == 0:
@@ -248,6 +260,7 @@ def run_training(
         seen = sorted({i for step in plan for i in step})
         row_ids = [train[i].row_id for i in seen]
         metrics = _metrics(config, train, skipped, run)
+        between_steps = True
         return TrainResult(
             adapter_dir=_save_adapter(model, out_dir, config, row_ids, metrics),
             metrics=metrics,
@@ -257,6 +270,8 @@ def run_training(
             resumed_from_step=resumed_at,
         )
     finally:
+        if group is not None:
+            group.close(graceful=between_steps)
         torch.set_num_threads(previous_threads)
 
 
@@ -304,15 +319,30 @@ def _resolved(config: TrainConfig) -> TrainConfig:
 
     if config.bf16 is None:
         config = replace(config, bf16=bf16_supported())
+    cores = len(os.sched_getaffinity(0))
+    if config.workers is None:
+        config = replace(config, workers=max(1, min(cores, config.batch_rows)))
     if config.torch_threads is None:
-        config = replace(config, torch_threads=len(os.sched_getaffinity(0)))
+        config = replace(config, torch_threads=max(1, cores // config.workers))
     return config
+
+
+def parallel_spec(config, folder: Path, train, evaluation, plan, resume_from) -> dict:
+    """What a helper process needs to run the same steps (finetune.train_worker)."""
+    return {
+        "config": config.as_dict(),
+        "model_folder": str(folder),
+        "train": [[r.row_id, r.input_ids, r.labels] for r in train],
+        "eval": [[r.row_id, r.input_ids, r.labels] for r in evaluation],
+        "plan": plan,
+        "resume_from": str(resume_from) if resume_from else None,
+    }
 
 
 # ---------------------------------------------------------------- model and rows
 
 
-def _lora_model(config: TrainConfig, folder: Path):
+def lora_model(config: TrainConfig, folder: Path):
     import torch
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora import LoraLayer
@@ -341,6 +371,12 @@ def _lora_model(config: TrainConfig, folder: Path):
             if isinstance(module, LoraLayer):
                 module.get_base_layer().to(torch.bfloat16)
     return model
+
+
+def new_optimizer(params, config: TrainConfig):
+    import torch
+
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def _encode(rows, config: TrainConfig, widgets, tokenizer) -> tuple[list[EncodedRow], list[str]]:
@@ -393,38 +429,61 @@ def row_loss_sum(model, row: EncodedRow, *, bf16: bool, detach_prompt: bool = Fa
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.numel())
 
 
-def _train_step(model, optimizer, params, batch, *, lr: float, config: TrainConfig) -> float:
-    """One optimiser step over `batch`; returns its mean loss per loss token."""
+def train_step(
+    model, optimizer, params, batch, *, lr: float, config: TrainConfig, group: Group | None = None
+) -> float:
+    """One optimiser step over `batch`; returns its mean loss per loss token.
+
+    With a group, this process runs only its share of the rows, and the gradients and loss
+    are summed over the processes before the (identical) optimiser step in each.
+    """
     import torch
 
     model.train()
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad(set_to_none=False)  # zeros, not None: a share may be empty
     # Every loss token weighs the same, whichever row it is in: divide by the step's total.
     count = sum(row.loss_tokens for row in batch)
-    total = 0.0
-    for row in batch:
+    mine = batch if group is None else [batch[i] for i in group.mine(_lengths(batch))]
+    total = torch.zeros(1)
+    for row in mine:
         loss_sum, _ = row_loss_sum(model, row, bf16=config.bf16, detach_prompt=config.detach_prompt)
         (loss_sum / count).backward()
-        total += loss_sum.item()
+        total += loss_sum.detach().float()
+    if group is not None:
+        group.sum([_grad(p) for p in params] + [total])
     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.step()
-    return total / count
+    return total.item() / count
 
 
-def evaluate(model, rows: Sequence[EncodedRow], *, bf16: bool) -> float:
-    """Mean loss per loss token over `rows`, without dropout or gradients."""
+def evaluate(model, rows: Sequence[EncodedRow], *, bf16: bool, group: Group | None = None) -> float:
+    """Mean loss per loss token over `rows`, without dropout or gradients (shared out too)."""
     import torch
 
     model.eval()
-    total, count = 0.0, 0
+    mine = rows if group is None else [rows[i] for i in group.mine(_lengths(rows))]
+    sums = torch.zeros(2, dtype=torch.float64)  # loss, loss tokens
     with torch.no_grad():
-        for row in rows:
+        for row in mine:
             loss_sum, n = row_loss_sum(model, row, bf16=bf16)
-            total += loss_sum.item()
-            count += n
-    return total / max(count, 1)
+            sums += torch.tensor([loss_sum.item(), n], dtype=torch.float64)
+    if group is not None:
+        group.sum([sums])
+    return sums[0].item() / max(sums[1].item(), 1)
+
+
+def _lengths(rows: Sequence[EncodedRow]) -> list[int]:
+    return [len(row.input_ids) for row in rows]
+
+
+def _grad(param):
+    import torch
+
+    if param.grad is None:  # never reached by a backward pass in this process
+        param.grad = torch.zeros_like(param)
+    return param.grad
 
 
 # ---------------------------------------------------------------- reporting and saving

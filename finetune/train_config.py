@@ -18,7 +18,7 @@ TARGET_MODULE_NAMES = frozenset(
 )
 # Keys a resumed run takes from its checkpoint's config (nanoGPT's rule: what shaped the
 # weights and the data order so far cannot change halfway). The rest may change on resume.
-OPERATIONAL_KEYS = frozenset({"checkpoint_every", "eval_every", "torch_threads"})
+OPERATIONAL_KEYS = frozenset({"checkpoint_every", "eval_every", "torch_threads", "workers"})
 
 
 class TrainConfigError(ValueError):
@@ -70,9 +70,14 @@ class TrainConfig:
     # Backpropagate through the answer only: the prompt runs forward without gradients
     # (finetune.train.row_loss_sum). ~1.3x faster on demo rows (bench/README.md, "Training").
     detach_prompt: bool = True
-    # torch threads. None: every core this process may use, right for a worker that trains
-    # alone. On cores shared with busy processes, 1: 2 threads under load ran a step 5x
-    # slower than 1 (spinning OpenMP threads fight the other processes).
+    # Processes that share each step's rows (finetune.train_parallel), each with
+    # torch_threads threads. None: one per core (at most batch_rows). Two 1-thread processes
+    # trained ~2x one process with 2 threads on the 2-core VM (bench/README.md, "Training").
+    # Only the order of float sums differs from workers=1, not the maths.
+    workers: int | None = None
+    # torch threads per process. None: the cores divided among the workers. On cores shared
+    # with busy processes, 1: 2 threads under load ran a step 5x slower than 1 (spinning
+    # OpenMP threads fight the other processes).
     torch_threads: int | None = None
 
     @classmethod
@@ -164,6 +169,11 @@ def _field_problems(c: TrainConfig) -> list[tuple[str, str]]:
     check("checkpoint_every", _is_int(c.checkpoint_every) and c.checkpoint_every >= 1, ">= 1")
     check("eval_every", _is_int(c.eval_every) and c.eval_every >= 0, "an integer >= 0")
     check("bf16", c.bf16 is None or isinstance(c.bf16, bool), "true, false or empty (auto)")
+    check(
+        "workers",
+        c.workers is None or (_is_int(c.workers) and 1 <= c.workers <= 64),
+        "1 to 64 processes, or empty for one per core",
+    )
     check(
         "torch_threads",
         c.torch_threads is None or (_is_int(c.torch_threads) and 1 <= c.torch_threads <= 256),

@@ -47,7 +47,7 @@ def base_run(scripted, dataset):
 def test_an_adapter_with_lower_validity_is_blocked(scripted, dataset, make_adapter, base_run):
     worse = make_adapter("worse-v1")
     evaluate(scripted, dataset, INVALID, model_name=worse.name)
-    with pytest.raises(PromotionRefused, match="worse-v1 is worse than base on validity"):
+    with pytest.raises(PromotionRefused, match="worse-v1 is worse than base on valid_coverage"):
         adapter_promote(adapter=worse)
     assert not Promotion.objects.exists() and served_model() == ("base", True)
 
@@ -58,8 +58,8 @@ def test_an_adapter_with_lower_field_accuracy_is_blocked(scripted, dataset, make
     evaluate(scripted, dataset, wrong_twice, model_name=worse.name)
     with pytest.raises(PromotionRefused) as refused:
         adapter_promote(adapter=worse)
-    assert "worse than base on field_accuracy" in str(refused.value)
-    assert "validity" in str(refused.value)  # both numbers are quoted
+    assert "worse than base on field_recall" in str(refused.value)
+    assert "valid_coverage 1.000 vs 1.000" in str(refused.value)  # both numbers are quoted
 
 
 def test_an_equal_or_better_adapter_passes_and_the_runs_are_recorded(
@@ -77,6 +77,39 @@ def test_an_equal_or_better_adapter_passes_and_the_runs_are_recorded(
     promotion = adapter_promote(adapter=better)
     assert promotion.gate_passed and promotion.baseline_run == equal_run
     assert promotion.candidate_run == better_run
+
+
+def test_emitting_fewer_widgets_does_not_beat_an_adapter_that_answers(
+    scripted, dataset, make_adapter
+):
+    # The served model leaves out the second card: every widget it emits is valid and right,
+    # so the spec's validity and field_accuracy (over emitted widgets) are both 100%.
+    terse = evaluate(scripted, dataset, (PERFECT[0], "Nothing else fits, sorry."))
+    assert terse.summary["validity"] == terse.summary["field_accuracy"] == 1.0
+    answers = make_adapter("answers-v1")
+    run = evaluate(scripted, dataset, WRONG_PRICE, model_name=answers.name)
+    assert run.summary["field_accuracy"] < 1.0  # one price wrong: worse on the spec's metric
+    promotion = adapter_promote(adapter=answers)
+    assert promotion.gate_passed is True
+    assert (terse.summary["valid_coverage"], run.summary["valid_coverage"]) == (0.5, 1.0)
+
+    # The other way round, the terse model is refused for what it leaves out.
+    terse_adapter = make_adapter("terse-v1")
+    evaluate(scripted, dataset, (PERFECT[0], "Nothing else fits."), model_name=terse_adapter.name)
+    with pytest.raises(PromotionRefused, match="valid_coverage and field_recall"):
+        adapter_promote(adapter=terse_adapter)
+
+
+def test_an_evaluation_without_the_gate_metrics_is_refused_until_run_again(
+    scripted, dataset, make_adapter, base_run
+):
+    candidate = make_adapter("new-v1")
+    run = evaluate(scripted, dataset, PERFECT, model_name=candidate.name)
+    base_run.summary.pop("valid_coverage")  # as stored before the metric existed
+    base_run.save(update_fields=["summary"])
+    with pytest.raises(PromotionRefused, match=f"#{base_run.pk} \\(base\\) predates"):
+        adapter_promote(adapter=candidate)
+    assert run.summary["valid_coverage"] == 1.0
 
 
 def test_missing_evaluations_are_refused_with_what_to_run(scripted, dataset, make_adapter):
@@ -140,7 +173,7 @@ def test_the_promote_page_shows_the_verdict_and_takes_an_override(
     client.force_login(staff_user)
     url = f"/finetune/adapters/{worse.name}/promote/"
     page = client.get(url).content.decode()
-    assert "not passed" in page and "worse-v1 is worse than base on validity" in page
+    assert "not passed" in page and "worse-v1 is worse than base on valid_coverage" in page
     assert 'name="override_reason"' in page
     page = client.post(url, {"override_reason": ""}).content.decode()
     assert "worse than base" in page and not Promotion.objects.exists()

@@ -65,6 +65,7 @@ FAST = {
     "eval_every": 0,
     "max_seq_len": 512,
     "torch_threads": 1,  # as one_torch_thread: the cores are shared with other tests' work
+    "workers": 2,  # data parallel, as the demo tune on 2 cores; one process is tested below
 }
 
 
@@ -188,6 +189,18 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     rates = [learning_rate_at(step, 100, config) for step in range(100)]
     assert rates[0] < rates[5] < rates[10] == pytest.approx(1e-3)
     assert rates[99] < 1e-5 and all(a >= b for a, b in itertools.pairwise(rates[10:]))
+
+
+def test_rows_are_shared_out_by_length_the_same_in_every_process():
+    from finetune.train_parallel import shares
+
+    lengths = [400, 90, 380, 120, 300, 310, 50, 60]
+    split = shares(lengths, 2)
+    assert sorted(i for share in split for i in share) == list(range(8))  # each row once
+    loads = [sum(lengths[i] for i in share) for share in split]
+    assert abs(loads[0] - loads[1]) <= max(lengths) / 4, loads
+    assert shares(lengths, 2) == split  # a pure function: no process needs to ask another
+    assert shares([100], 3) == [[0], [], []]  # an empty share still joins the gradient sum
 
 
 def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
@@ -360,6 +373,69 @@ def test_training_lowers_the_loss_and_the_adapter_loads_in_plain_peft(
     before = _adapter_loss(model_dir, None, rows)
     after = _adapter_loss(model_dir, result.adapter_dir, rows)
     assert after < 0.8 * before, (before, after)
+
+
+def _helpers(out_dir: Path) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", f"finetune.train_worker {out_dir}"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+@pytest.mark.slow
+def test_one_process_trains_what_two_processes_train(uninterrupted, specs, model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from finetune.train import run_training
+
+    seen = []
+    result = run_training(
+        TrainConfig.from_dict({**FAST, "workers": 1}), ROWS, ROWS[:2], widgets=specs,
+        model_dir=model_dir, out_dir=tmp_path, on_progress=seen.append,
+    )  # fmt: skip
+    parallel, parallel_seen = uninterrupted
+    assert parallel.config.workers == 2 and result.config.workers == 1
+    # The same maths; only the order of the float sums differs.
+    assert [p.loss for p in seen] == pytest.approx([p.loss for p in parallel_seen], rel=1e-4)
+    assert seen[-1].eval_loss == pytest.approx(parallel_seen[-1].eval_loss, rel=1e-4)
+    ours = load_file(Path(result.adapter_dir) / "adapter_model.safetensors")
+    theirs = load_file(Path(parallel.adapter_dir) / "adapter_model.safetensors")
+    for name in ours:
+        assert (ours[name] - theirs[name]).abs().max() < 1e-4, name
+    assert not _helpers(parallel.adapter_dir.parent)  # the helper left with its run
+
+
+@pytest.mark.slow
+def test_a_dead_helper_fails_the_run_clearly_and_resume_finishes_it(
+    uninterrupted, specs, model_dir, tmp_path
+):
+    import os
+    import signal
+
+    from finetune.train import run_training
+    from finetune.train_parallel import ParallelError
+
+    seen = []
+
+    def kill_helper_after_two(progress) -> None:
+        seen.append(progress)
+        if progress.step == 2:
+            for pid in _helpers(tmp_path):
+                os.kill(pid, signal.SIGKILL)
+
+    common = {"widgets": specs, "model_dir": model_dir, "out_dir": tmp_path}
+    config = TrainConfig.from_dict(FAST)
+    with pytest.raises(ParallelError, match="stopped answering"):
+        run_training(config, ROWS, ROWS[:2], on_progress=kill_helper_after_two, **common)
+    assert [p.step for p in seen] == [1, 2] and not (tmp_path / "adapter").exists()
+
+    resumed = []
+    result = run_training(config, ROWS, ROWS[:2], on_progress=resumed.append, **common)
+    assert [p.step for p in resumed] == [2, 3, 4] and result.resumed_from_step == 2
+    _, reference_seen = uninterrupted
+    assert [p.loss for p in resumed[1:]] == pytest.approx(
+        [p.loss for p in reference_seen[2:]], rel=1e-5
+    )
 
 
 @pytest.mark.slow
