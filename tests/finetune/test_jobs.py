@@ -217,6 +217,13 @@ def _worker(env, name):
     )  # fmt: skip
 
 
+def _helpers(job) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", f"finetune.train_worker .*/job-{job.pk}-"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def _wait(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -233,7 +240,7 @@ def test_a_job_whose_worker_is_killed_resumes_from_its_checkpoint(capsys):
         pytest.skip("the worker process needs a database it can share (PostgreSQL)")
     call_command("load_demo")
     demo = Dataset.objects.get(name="demo")
-    config = {**QUICK, "max_steps": 8, "batch_rows": 1}
+    config = {**QUICK, "max_steps": 8, "workers": 2}  # rank 0 in the worker, and a helper
     db = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -246,8 +253,12 @@ def test_a_job_whose_worker_is_killed_resumes_from_its_checkpoint(capsys):
         assert _wait(lambda: FinetuneJob.objects.get(pk=job.pk).step >= 3, 300), (
             "never reached step 3"
         )
-        os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-run, no goodbye
+        helpers = _helpers(job)
+        assert helpers, "the run has no helper process"
+        os.kill(first.pid, signal.SIGKILL)  # the worker dies mid-run, no goodbye
         first.wait(timeout=30)
+        # Its helper goes with it (PR_SET_PDEATHSIG), not left computing for nobody.
+        assert _wait(lambda: not set(helpers) & set(_helpers(job)), 30), "a helper outlived it"
         killed_at = FinetuneJob.objects.get(pk=job.pk)
         assert killed_at.status == "running" and killed_at.step < 8
         second = _worker(env, "heir")
