@@ -37,6 +37,7 @@ from serving.vllm_server import (
     ServerConfig,
     build_argv,
     build_env,
+    cpu_has_bf16,
     health_url,
     start,
 )
@@ -73,7 +74,7 @@ def test_argv_enables_runtime_lora_and_pins_xgrammar(tmp_path):
     assert options["--served-model-name"] == BASE_MODEL
     assert (options["--host"], options["--port"]) == ("127.0.0.1", "8123")
     assert options["--structured-outputs-config.backend"] == "xgrammar"
-    assert options["--dtype"] == "bfloat16"
+    assert options["--dtype"] == ("bfloat16" if cpu_has_bf16() else "float32")
     assert int(options["--max-lora-rank"]) >= 16  # the training default rank
     assert "--enable-lora" in options
     env = build_env(config, base={"PATH": "/bin"})
@@ -82,6 +83,13 @@ def test_argv_enables_runtime_lora_and_pins_xgrammar(tmp_path):
     assert env["PATH"] == "/bin"
     assert config.url == "http://127.0.0.1:8123/v1"
     assert health_url(config.url) == "http://127.0.0.1:8123/health"
+
+
+def test_bf16_is_served_only_on_a_cpu_that_computes_it():
+    assert cpu_has_bf16("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile")
+    assert cpu_has_bf16("flags : fpu avx2 amx_bf16 amx_tile")
+    assert not cpu_has_bf16("flags\t\t: fpu sse4_2 avx2 fma f16c")  # an AMD EPYC (Zen 3)
+    assert not cpu_has_bf16("")
 
 
 def test_a_gpu_server_keeps_the_checkpoint_dtype_and_no_cpu_cache_setting(tmp_path):
