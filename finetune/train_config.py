@@ -72,7 +72,7 @@ class TrainConfig:
     detach_prompt: bool = True
     # Processes that share each step's rows (finetune.train_parallel), each with
     # torch_threads threads. None: one per core (at most batch_rows). Two 1-thread processes
-    # trained ~2x one process with 2 threads on the 2-core VM (bench/README.md, "Training").
+    # trained 1.3x one process with 2 threads on a 2-core VM (bench/README.md, "Session 4").
     # Only the order of float sums differs from workers=1, not the maths.
     workers: int | None = None
     # torch threads per process. None: the cores divided among the workers. On cores shared

@@ -1,8 +1,9 @@
 """Data parallelism for finetune.train: one process per core, each step's rows shared out.
 
-On a 2-core CPU one process with 2 torch threads trains no faster than with 1 (small
-per-row matmuls, allocation and kernel set-up do not split across threads; bench/README.md),
-while two 1-thread processes side by side each keep their pace. So the trainer (rank 0)
+On a 2-core CPU one process with 2 torch threads trained 1.4x one thread on one VM and slower
+than one thread on another (small per-row matmuls, allocation and kernel set-up split badly
+across threads), while two 1-thread processes side by side each keep their pace: 1.8x one
+thread (bench/README.md, "Session 4"). So the trainer (rank 0)
 starts `workers - 1` helpers (`python -m finetune.train_worker`), and every step runs so
 in each process:
 
