@@ -129,29 +129,26 @@ class Group:
 
     def sum(self, tensors: Sequence) -> None:
         """Sum each tensor over the processes, in place (one all-reduce for all of them)."""
-        import torch
-
-        flat = torch.cat([t.reshape(-1) for t in tensors])
-        self._collective(lambda dist: dist.all_reduce(flat))
-        offset = 0
-        for t in tensors:
-            t.copy_(flat[offset : offset + t.numel()].view_as(t))
-            offset += t.numel()
+        self._flat_collective(tensors, lambda dist, flat: dist.all_reduce(flat))
 
     def same_as_rank0(self, tensors: Sequence) -> None:
         """Overwrite each tensor with rank 0's (the starting weights)."""
+        self._flat_collective(tensors, lambda dist, flat: dist.broadcast(flat, src=0))
+
+    def mine(self, lengths: Sequence[int]) -> list[int]:
+        return shares(lengths, self.world)[self.rank]
+
+    def _flat_collective(self, tensors: Sequence, call) -> None:
+        """`call` on one flat copy of the tensors, then the result copied back into each."""
         import torch
 
         flat = torch.cat([t.detach().reshape(-1) for t in tensors])
-        self._collective(lambda dist: dist.broadcast(flat, src=0))
+        self._collective(lambda dist: call(dist, flat))
         offset = 0
         with torch.no_grad():
             for t in tensors:
                 t.copy_(flat[offset : offset + t.numel()].view_as(t))
                 offset += t.numel()
-
-    def mine(self, lengths: Sequence[int]) -> list[int]:
-        return shares(lengths, self.world)[self.rank]
 
     def _collective(self, call) -> None:
         import torch.distributed as dist
