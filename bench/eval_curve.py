@@ -9,8 +9,9 @@
    is the demo adapter. `--adapter PATH` reuses a demo adapter already trained on the whole
    split (`manage.py finetune --dataset demo --name demo`) instead of training it again.
 3. One vLLM server (the `.venv-vllm` one, started here) answers the 53 eval rows greedily,
-   eight at a time, free decoding: the base model with the widget manual (the curve's 0),
-   then every adapter with the short prompt it was trained with.
+   free decoding: the base model with the widget manual (the curve's 0),
+   then every adapter with the short prompt it was trained with (`--concurrency` rows at
+   once, 4 by default).
 4. Scores with finetune.evaluate (shared/spec/datasets.md), prints the Markdown table and
    writes bench/results/eval_curve.json and bench/results/eval_curve.svg.
 
@@ -104,7 +105,9 @@ def train(rows: list[dict], eval_rows: list[dict], out_dir: Path, specs, setting
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(backend, rows, specs, *, model: str, manual: bool, constrained: bool) -> dict:
+def evaluate(
+    backend, rows, specs, *, model: str, manual: bool, constrained: bool, concurrency: int
+) -> dict:
     from finetune.evaluate import EvalSettings, case_record, evaluate_rows
     from serving.constraints import widget_constraint
     from widgets.selectors import registry_validators
@@ -117,7 +120,7 @@ def evaluate(backend, rows, specs, *, model: str, manual: bool, constrained: boo
         validators=registry_validators(),
         settings=EvalSettings(model=model, manual_prompt=manual, constrained=constrained),
         constraint=widget_constraint(specs),
-        concurrency=8,
+        concurrency=concurrency,
     )
     label = f"{model}, {'manual' if manual else 'short'} prompt, "
     label += "constrained" if constrained else "free"
@@ -229,6 +232,10 @@ def main() -> None:
         "--set", action="append", default=[], metavar="KEY=JSON",
         help="a TrainConfig setting for every tune, e.g. --set torch_threads=1",
     )  # fmt: skip
+    parser.add_argument(
+        "--concurrency", type=int, default=4,
+        help="eval rows in flight (on 2 cores, 8 made LoRA rows wait over 60 s for a token)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     if args.plot_only:
@@ -279,7 +286,13 @@ def main() -> None:
         backend = VLLMBackend(BackendSettings(model_dir=model_dir(), vllm_url=server.url))
         if "base" not in args.skip:
             base = evaluate(
-                backend, eval_rows, specs, model=BASE_MODEL, manual=True, constrained=False
+                backend,
+                eval_rows,
+                specs,
+                model=BASE_MODEL,
+                manual=True,
+                constrained=False,
+                concurrency=args.concurrency,
             )
             save({"rows": 0, "minutes": None, **base})
         for n in sizes:
@@ -292,7 +305,13 @@ def main() -> None:
                 tune = train(rows, eval_rows, folder, specs, overrides)
             backend.load_adapter(f"demo-{n}", Path(tune["path"]))
             result = evaluate(
-                backend, eval_rows, specs, model=f"demo-{n}", manual=False, constrained=False
+                backend,
+                eval_rows,
+                specs,
+                model=f"demo-{n}",
+                manual=False,
+                constrained=False,
+                concurrency=args.concurrency,
             )
             save({"rows": n, "minutes": tune.get("minutes"), "tune": _brief(tune), **result})
     print("\n" + curve_table(record["curve"]))

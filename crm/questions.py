@@ -56,7 +56,11 @@ INTENT_WORDS = {
     "contact": r"\b(who(?:'s| is)|contact|phone|number|email address|reach|call)\b"
     r"|\b(agent|lender|inspector)\b",
     "action": r"\b(email|e-mail|send|book|schedule|mark|set .* as|remind|task|follow.?up)\b",
+    # The listing itself is wanted, not only its payment, people or slots.
+    "listing": r"\b(show me|details?|pull up|tell me about|look at)\b",
 }
+# A search that wants a single answer: "your top pick", "just one", "the single best".
+_ONE = re.compile(r"\b(best|top pick|single|just one|pick one|one\b.{0,24}\boption)\b", re.I)
 
 
 def _amount(number: str, unit: str | None) -> int:
@@ -93,6 +97,7 @@ class Ask:
     term_years: int | None = None
     amounts: tuple[int, ...] = ()
     ordinal: int | None = None  # "the first one" -> 0, "the last one" -> -1
+    one: bool = False  # a search for the single best match
 
 
 def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
@@ -153,6 +158,7 @@ def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
         rate_percent=float(m.group(1)) if (m := _RATE.search(text)) else None,
         term_years=int(m.group(1)) if (m := _TERM.search(text)) else None,
         ordinal=_ORDINALS[m.group(1).lower()] if (m := _ORDINAL.search(text)) else None,
+        one=bool(_ONE.search(text)),
         amounts=tuple(
             _amount(m.group(1), m.group(2)) if m.group(1) else _amount(m.group(3), m.group(4))
             for m in _PLAIN_PRICE.finditer(text)

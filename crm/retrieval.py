@@ -14,7 +14,7 @@ from crm.questions import Ask, read_question
 from crm.records import contact_record, listing_record, sale_record, slot_record
 
 _MLS_ID = re.compile(r"\b[A-Z]{2}-[0-9]{4,8}\b")
-MAX_LISTINGS = 4
+MAX_LISTINGS = 3  # the most listing cards one answer shows
 MAX_SALES = 5
 MAX_CONTACTS = 3
 
@@ -60,7 +60,8 @@ def _search(ask: Ask) -> list[Listing]:
     if ask.price_min is not None:
         listings = listings.filter(price__gte=ask.price_min)
     # Closest to the budget first: what an agent would show.
-    return list(listings.order_by("-price" if ask.price_max else "price", "mls_id")[:MAX_LISTINGS])
+    limit = 1 if ask.one else MAX_LISTINGS
+    return list(listings.order_by("-price" if ask.price_max else "price", "mls_id")[:limit])
 
 
 def _contacts(ask: Ask, listings: list[Listing]) -> list[Contact]:
@@ -136,15 +137,34 @@ def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
     if "comps" in intents:
         context.update(_subject_and_sales(ask, referenced, question))
     listings = referenced or (_search(ask) if searching else [])
-    if listings and "comps" not in intents:
+    about_only = _about_only(ask, referenced, searching)
+    if (listings or searching) and "comps" not in intents and not about_only:
+        # A search that found nothing says so with an empty list: the answer is then prose,
+        # and the model need not guess whether a search ran.
         context["listings"] = [listing_record(x) for x in listings]
     if "showing" in intents or ("action" in intents and "book" in question.lower()):
         slots = ShowingSlot.objects.filter(listing__in=listings[:2], booked_by__isnull=True)
         by_listing: dict[str, list] = {}
         for slot in slots.select_related("listing")[:12]:
             by_listing.setdefault(slot.listing.mls_id, []).append(slot_record(slot))
-        if by_listing:
-            context["open_slots"] = by_listing
+        if listings:
+            context["open_slots"] = by_listing  # {}: none open (a pending or sold listing)
     if contacts := _contacts(ask, listings):
         context["contacts"] = [contact_record(c) for c in contacts]
+    if about_only and not context.keys() & {"mortgage_quote", "contacts"}:
+        # Nobody on file for "who's the buyer on X?": the answer names X and shows its card.
+        context["listings"] = [listing_record(x) for x in listings]
     return context
+
+
+def _about_only(ask: Ask, referenced: list[Listing], searching) -> bool:
+    """Whether the question asks only for a named listing's payment or people.
+
+    The context holds the records of the answer, and a listing record in it means its card
+    is shown: "who's the agent on X?" gets the agent, "X and its agent" gets both. A showing
+    or an action keeps the listing, whose address and MLS id its widget needs.
+    """
+    intents = set(ask.intents)
+    if not referenced or searching or intents & {"listing", "showing", "action"}:
+        return False
+    return bool(intents & {"mortgage", "contact"}) or bool(ask.roles)

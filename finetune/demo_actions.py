@@ -39,6 +39,8 @@ def _book(rng: random.Random, crm: DemoCrm) -> tuple | None:
     context = retrieve_context(question)
     if keys(context) != {"listings", "open_slots"} or not shows_only(context, listing):
         return None
+    if not context["open_slots"]:
+        return None
     return question, context, booking(listing.record, context["open_slots"][listing.mls_id][0])
 
 

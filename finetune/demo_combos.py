@@ -24,6 +24,7 @@ from finetune.demo_makers import (
     mortgage_reply,
     quote_for,
     read,
+    showing_reply,
     shows_only,
     terms_phrase,
     terms_read_right,
@@ -50,6 +51,7 @@ def _with_payment(crm: DemoCrm, listing: DemoListing, question: str):
 
 
 def _with_tour(crm: DemoCrm, listing: DemoListing, question: str):
+    # The same context, and so the same answer, as "when can we see it?" (make_showing).
     context = retrieve_context(question)
     slots = context.get("open_slots", {}).get(listing.mls_id)
     if keys(context) != {"listings", "open_slots"} or not slots:
@@ -88,21 +90,21 @@ def make_combo(rng: random.Random, crm: DemoCrm) -> Draft | None:
 def _follow_showing(rng: random.Random, crm: DemoCrm, target: DemoListing, context: dict):
     if keys(context) != {"listings", "open_slots"} or target.mls_id not in context["open_slots"]:
         return None
-    block = R.scheduler_block(target.record, context["open_slots"][target.mls_id])
-    reply = R.compose(rng, R.SHOWING, [block], R.SHOWING_OUTRO, address=target.address)
-    return "showing", reply
+    if not shows_only(context, target):
+        return None
+    return "showing", showing_reply(rng, target, context, R.SHOWING)
 
 
 def _follow_mortgage(rng: random.Random, crm: DemoCrm, target: DemoListing, context: dict):
     quote = quote_for(context, target.record["price"])
-    if keys(context) != {"listings", "mortgage_quote"} or not quote:
+    if keys(context) != {"mortgage_quote"} or not quote:
         return None
     return "mortgage", mortgage_reply(rng, quote)
 
 
 def _follow_agent(rng: random.Random, crm: DemoCrm, target: DemoListing, context: dict):
     agent = crm.contacts.get(target.agent or "")
-    if keys(context) != {"listings", "contacts"} or agent not in context["contacts"]:
+    if keys(context) != {"contacts"} or context["contacts"] != [agent]:
         return None
     return "contact", contacts_reply(rng, [agent])
 
@@ -168,7 +170,7 @@ def make_follow_up(rng: random.Random, crm: DemoCrm) -> Draft | None:
 
 def make_small_talk(rng: random.Random, crm: DemoCrm) -> Draft | None:
     """Definitions and chit-chat: no records, no widget, a short plain answer."""
-    if rng.random() < 0.65:
+    if rng.random() < 0.5:
         term = rng.choice(sorted(P.DEFINITIONS))
         question, reply = rng.choice(P.DEFINE).format(term=term), P.DEFINITIONS[term]
     else:

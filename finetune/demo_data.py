@@ -49,8 +49,8 @@ DEMO_WIDGETS = frozenset(
 # largest share: telling "book it" from "when can we see it" is the call the first demo
 # adapter got wrong most (0 of 13 action requests at a 12% share).
 KIND_PERCENT = {
-    "search": 12,
-    "no_match": 3,
+    "search": 10,
+    "no_match": 5,
     "showing": 10,
     "comps": 8,
     "mortgage": 8,

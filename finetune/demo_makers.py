@@ -143,12 +143,12 @@ def _search_question(rng: random.Random, crm: DemoCrm, *, one: bool) -> tuple[st
 def _reads_as_search(crm: DemoCrm, question: str, meant: tuple) -> bool:
     ask = read(crm, question)
     filters = (ask.cities, ask.beds, ask.beds_at_least, ask.price_min, ask.price_max)
-    plain = not (ask.intents or ask.addresses or ask.names or ask.roles or ask.status)
+    plain = not (ask.intents - {"listing"} or ask.addresses or ask.names or ask.roles or ask.status)
     return filters == meant and plain
 
 
-def search_reply(rng: random.Random, context: dict, *, one: bool) -> str:
-    shown = context["listings"][: 1 if one else R.MAX_CARDS]
+def search_reply(rng: random.Random, context: dict) -> str:
+    shown = context["listings"]  # retrieval keeps what one answer shows: the best 3, or 1
     blocks = [R.listing_block(x) for x in shown]
     values = {"n": R.count_word(len(shown)), "city": shown[0]["city"]}
     values["N"] = values["n"].capitalize()
@@ -161,13 +161,13 @@ def search_reply(rng: random.Random, context: dict, *, one: bool) -> str:
 
 def make_search(rng: random.Random, crm: DemoCrm, *, one: bool = False) -> Draft | None:
     question, meant = _search_question(rng, crm, one=one)
-    if not _reads_as_search(crm, question, meant):
+    if not _reads_as_search(crm, question, meant) or read(crm, question).one != one:
         return None
     context = retrieve_context(question)
     if keys(context) != {"listings"}:
         return None
     return Draft(
-        kind="search", question=question, context=context, reply=search_reply(rng, context, one=one)
+        kind="search", question=question, context=context, reply=search_reply(rng, context)
     )
 
 
@@ -183,7 +183,7 @@ def make_no_match(rng: random.Random, crm: DemoCrm) -> Draft | None:
     if not _reads_as_search(crm, question, ((city,), beds, False, None, high)):
         return None
     context = retrieve_context(question)
-    if context:
+    if context != {"listings": []}:
         return None
     return Draft(kind="search", question=question, context=context, reply=rng.choice(R.NO_MATCH))
 
@@ -199,19 +199,27 @@ def make_showing(rng: random.Random, crm: DemoCrm) -> Draft | None:
     if "showing" not in read(crm, question).intents:
         return None
     context = retrieve_context(question)
-    if not shows_only(context, listing):
+    if keys(context) != {"listings", "open_slots"} or not shows_only(context, listing):
         return None
     values = {"address": listing.address, "status": listing.record["status"]}
     if closed:
-        if keys(context) != {"listings"}:
+        if context.get("open_slots") != {}:
             return None
-        reply = rng.choice(R.NO_SLOTS).format(**values)
+        reply = R.compose(rng, R.NO_SLOTS, [R.listing_block(listing.record)], **values)
     else:
-        if keys(context) != {"listings", "open_slots"}:
+        if not context.get("open_slots"):
             return None
-        block = R.scheduler_block(listing.record, context["open_slots"][listing.mls_id])
-        reply = R.compose(rng, R.SHOWING, [block], R.SHOWING_OUTRO, **values)
+        reply = showing_reply(rng, listing, context, R.SHOWING)
     return Draft(kind="showing", question=question, context=context, reply=reply)
+
+
+def showing_reply(rng: random.Random, listing: DemoListing, context: dict, intros) -> str:
+    """The listing's card, then its open slots: the context holds both, so both are shown."""
+    blocks = [
+        R.listing_block(listing.record),
+        R.scheduler_block(listing.record, context["open_slots"][listing.mls_id]),
+    ]
+    return R.compose(rng, intros, blocks, R.SHOWING_OUTRO, address=listing.address)
 
 
 def _off_market(rng: random.Random, crm: DemoCrm) -> str:
@@ -261,7 +269,7 @@ def make_mortgage(rng: random.Random, crm: DemoCrm) -> Draft | None:
         terms, want = terms_phrase(rng, price)
         template = rng.choice(P.MORTGAGE_LISTING)
         question = template.format(ref=listing_ref(rng, crm, listing), terms=terms)
-        expected = {"mortgage_quote", "listings"}
+        expected = {"mortgage_quote"}  # the listing's card only when it is asked for too
     else:
         listing = None
         # Round prices, as people say them; 50k steps past a million keep "1.05m" exact.
@@ -277,8 +285,6 @@ def make_mortgage(rng: random.Random, crm: DemoCrm) -> Draft | None:
         return None
     context = retrieve_context(question)
     if keys(context) != expected or not quote_for(context, price):
-        return None
-    if listing and not shows_only(context, listing):
         return None
     reply = mortgage_reply(rng, context["mortgage_quote"])
     return Draft(kind="mortgage", question=question, context=context, reply=reply)
@@ -306,14 +312,14 @@ def _listing_people(rng: random.Random, crm: DemoCrm) -> tuple[str, dict, str] |
     templates = {"agent": P.AGENT, "seller": P.SELLER, "buyer": P.BUYERS}[role]
     question = finish(rng, rng.choice(templates).format(ref=listing_ref(rng, crm, listing)))
     context = retrieve_context(question)
-    if not shows_only(context, listing):
-        return None
     people = [crm.contacts[n] for n in names]
-    if context.get("contacts", []) != people:
+    if not people:  # nobody interested yet: the context holds the listing, to say so over
+        if keys(context) != {"listings"} or not shows_only(context, listing):
+            return None
+        block = R.listing_block(listing.record)
+        return question, context, R.compose(rng, R.NO_BUYERS, [block], address=listing.address)
+    if keys(context) != {"contacts"} or context["contacts"] != people:
         return None
-    if not people:  # a listing nobody is interested in yet: say so, show no card
-        reply = rng.choice(R.NO_BUYERS).format(address=listing.address)
-        return question, context, reply
     return question, context, contacts_reply(rng, people)
 
 
@@ -322,11 +328,10 @@ def _named_person(rng: random.Random, crm: DemoCrm) -> tuple[str, dict, str] | N
     said = name if rng.random() < 0.8 else name.lower()
     question = finish(rng, rng.choice(P.PERSON).format(name=said))
     context = retrieve_context(question)
-    # Retrieval also brings people who share the last name; the card is the one named.
-    person = crm.contacts[name]
-    if keys(context) != {"contacts"} or person not in context["contacts"]:
+    # Every person retrieval brings gets a card: the context is the answer's records.
+    if keys(context) != {"contacts"} or crm.contacts[name] not in context["contacts"]:
         return None
-    return question, context, contacts_reply(rng, [person])
+    return question, context, contacts_reply(rng, context["contacts"])
 
 
 def _people_in_role(rng: random.Random, crm: DemoCrm) -> tuple[str, dict, str] | None:

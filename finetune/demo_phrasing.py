@@ -349,7 +349,7 @@ FOLLOW_BOOK = [
     "book the earliest showing for {it}",
     "book {it}, first available slot",
     "go ahead and book the earliest tour of {it}",
-    "grab the first open showing for {it}",
+    "schedule the first open showing for {it}",
 ]
 FOLLOW_STATUS = [
     "mark {it} as pending",
@@ -410,4 +410,27 @@ SMALL_TALK = {
     "never mind": "No problem. I'm here when you need me.",
     "what's up?": "Ready when you are. Want to search listings or check showings?",
     "help": "Ask for homes by city, beds and budget, or for the agent on a listing.",
+    "hey": "Hey! What do you need from the CRM?",
+    "good afternoon": "Good afternoon! What can I look up for you?",
+    "thanks a lot": "Anytime!",
+    "cheers": "Cheers! Anything else?",
+    "perfect, thank you": "You're welcome. Anything else?",
+    "great job": "Thanks! Let me know what you need next.",
+    "got it": "Great. I'm here if you need anything else.",
+    "sounds good": "Great. Just ask when you're ready.",
+    "nope, that's all": "Okay. Have a good one!",
+    "that's it for now": "Okay. Have a good one!",
+    "bye": "Bye! Good luck with your clients.",
+    "who are you?": "I'm the CRM assistant: I answer from the listings, sales and contacts "
+    "in the CRM.",
+    "can you help me?": "Yes. Ask for homes, showing times, comps, payments or contacts.",
+    "what should I ask you?": "Try a search like homes by city, beds and budget, or ask for "
+    "comps on an address.",
+    "sorry, wrong chat": "No problem!",
+    "lol": "Ha! What else can I do for you?",
+    "how's it going?": "All good here. What are we working on?",
+    "is the market hot right now?": "I can't judge the market, but I can pull recent sales "
+    "near an address.",
+    "tell me a joke": "I stick to real estate, but I can pull up listings any time.",
+    "what's the weather like?": "I can't check the weather; I only know what's in the CRM.",
 }

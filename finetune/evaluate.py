@@ -15,7 +15,15 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-from serving.backend import Backend, ChatMessage, Completion, Constraint, Sampling, TextDelta
+from serving.backend import (
+    Backend,
+    BackendTimeout,
+    ChatMessage,
+    Completion,
+    Constraint,
+    Sampling,
+    TextDelta,
+)
 from serving.prompts import WidgetSpec, build_messages
 from widgets.markup import Outcome, PayloadValidator, parse_markup
 
@@ -98,6 +106,7 @@ class CaseScore:
     hallucinated: list[tuple[str, Any]]  # (widget type, value) of invented leaf values
     seconds: float = 0.0
     completion_tokens: int = 0
+    timed_out: bool = False  # the backend stopped answering: scored on what it had sent
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -161,6 +170,7 @@ def score_case(
     *,
     seconds: float = 0.0,
     completion_tokens: int = 0,
+    timeout: str = "",
 ) -> CaseScore:
     reference = row["messages"][-1]["content"]
     emitted, expected = _blocks(output, validators), _blocks(reference, validators)
@@ -171,7 +181,7 @@ def score_case(
     known += schema_constants(validators)
     user_text = " ".join(m["content"] for m in row["messages"][:-1] if m["role"] == "user").lower()
     hallucinated = [(t, v) for t, v in _emitted_leaves(emitted) if not _known(v, known, user_text)]
-    problems = []
+    problems = [f"timed out: {timeout}"] if timeout else []
     if Counter(b.type for b in emitted) != Counter(b.type for b in expected):
         problems.append(
             f"widgets {[b.type for b in emitted]} instead of {[b.type for b in expected]}"
@@ -188,6 +198,7 @@ def score_case(
         hallucinated=hallucinated,
         seconds=seconds,
         completion_tokens=completion_tokens,
+        timed_out=bool(timeout),
         problems=problems,
     )
 
@@ -241,6 +252,7 @@ def summarise(scores: Sequence[CaseScore]) -> dict:
     types = sorted({b.type for s in scores for b in s.expected + s.emitted})
     return {
         **metrics(scores),
+        "timed_out": sum(s.timed_out for s in scores),
         "latency_p50_s": round(statistics.median(seconds), 3) if seconds else None,
         "tokens_per_s": round(tokens / sum(seconds), 2) if seconds and sum(seconds) else None,
         "per_widget": {t: metrics(scores, widget=t) for t in types},
@@ -260,25 +272,34 @@ class EvalSettings:
 
 
 def _generate(row: dict, *, backend, widgets, validators, settings, constraint) -> CaseScore:
-    """One row: the reply to everything before its last message, scored against that message."""
+    """One row: the reply to everything before its last message, scored against that message.
+
+    A row the backend stops answering (BackendTimeout) is scored on what it had sent and
+    marked timed out: one stalled row must not throw away a run's other rows. Any other
+    backend error (server down, unknown model) would hit every row, so it ends the run.
+    """
     history = [ChatMessage.from_dict(m) for m in row["messages"][:-1]]
     prompt = build_messages(widgets, history, row.get("context"), manual=settings.manual_prompt)
     sampling = Sampling(temperature=settings.temperature, max_tokens=settings.max_tokens)
-    started, parts, usage = time.perf_counter(), [], None
-    for item in backend.stream(
-        prompt, model=settings.model, sampling=sampling,
-        constraint=constraint if settings.constrained else None,
-    ):  # fmt: skip
-        if isinstance(item, TextDelta):
-            parts.append(item.text)
-        elif isinstance(item, Completion):
-            usage = item
+    started, parts, usage, timeout = time.perf_counter(), [], None, ""
+    try:
+        for item in backend.stream(
+            prompt, model=settings.model, sampling=sampling,
+            constraint=constraint if settings.constrained else None,
+        ):  # fmt: skip
+            if isinstance(item, TextDelta):
+                parts.append(item.text)
+            elif isinstance(item, Completion):
+                usage = item
+    except BackendTimeout as error:
+        timeout = error.message
     return score_case(
         row,
         "".join(parts),
         validators,
         seconds=usage.seconds if usage else time.perf_counter() - started,
         completion_tokens=usage.completion_tokens if usage else 0,
+        timeout=timeout,
     )
 
 

@@ -98,6 +98,37 @@ def test_contact_questions(crm):
     assert retrieve_context(f"what's {person.name}'s number?")["contacts"][0]["name"] == person.name
 
 
+def test_the_context_holds_what_the_answer_shows(crm):
+    """A listing record means its card is shown: it comes only when the listing is asked for,
+    or when the answer needs it (a showing names it; nobody on file is said over its card)."""
+    listing = Listing.objects.exclude(agent=None).filter(status="active").first()
+    address = listing.address
+    assert set(retrieve_context(f"what would the payment be on {address}?")) == {"mortgage_quote"}
+    assert set(retrieve_context(f"show me {address} and the payment")) == {
+        "listings",
+        "mortgage_quote",
+    }
+    assert set(retrieve_context(f"who's the listing agent for {address}?")) == {"contacts"}
+    assert set(retrieve_context(f"details on {address}, plus the agent")) == {
+        "listings",
+        "contacts",
+    }
+    assert set(retrieve_context(f"set {address} to pending")) == {"listings"}
+    nobody = Listing.objects.filter(buyers=None).first()
+    context = retrieve_context(f"who are the buyers on {nobody.address}?")
+    assert set(context) == {"listings"} and context["listings"][0]["mls_id"] == nobody.mls_id
+
+
+def test_a_search_brings_the_cards_one_answer_shows(crm):
+    many = retrieve_context("any 3 bed homes in Austin under 900k?")["listings"]
+    best = retrieve_context("your top pick for a 3 bed in Austin under 900k?")["listings"]
+    assert len(many) == 3 and best == many[:1]
+    # Searched and found nothing, or looked for slots and found none: an empty group says so.
+    assert retrieve_context("6 bed homes in Austin under 100k") == {"listings": []}
+    sold = Listing.objects.filter(status="sold").first()
+    assert retrieve_context(f"can we tour {sold.address}?")["open_slots"] == {}
+
+
 def test_small_talk_needs_no_records(crm):
     assert retrieve_context("hi there! what does escrow mean?") == {}
 
@@ -116,7 +147,9 @@ def test_small_talk_needs_no_records(crm):
         ("can I see 566 juniper dr?", {"addresses": (("566", "Juniper", "Dr"),)}),
         ("when's 566 Juniper Dr open for showings?", {"intents": frozenset({"showing"})}),
         ("can we tour the first one?", {"ordinal": 0}),
-        ("homes with a nice view in Austin", {"intents": frozenset()}),
+        ("homes with a nice view in Austin", {"intents": frozenset(), "one": False}),
+        ("give me one 3 bed option in Austin", {"one": True}),
+        ("pull up 566 Juniper Dr and its agent", {"intents": frozenset({"contact", "listing"})}),
     ],
 )
 def test_question_reading_regressions(question, expected):

@@ -145,7 +145,7 @@ def test_phrasing_varies(rows):
     assert re.search(r"under|below", text) and re.search(r"\d+k\b", text)
     assert re.search(r"\$\d{3},\d{3}", text)
     assert len({row["context"]["listings"][0]["city"] for row in rows
-                if row["meta"]["kind"] == "search" and row["context"]}) == 6  # fmt: skip
+                if row["meta"]["kind"] == "search" and row["context"]["listings"]}) == 6  # fmt: skip
 
 
 def test_prose_around_the_widgets_stays_short(rows):
@@ -188,13 +188,36 @@ def test_widget_values_come_from_the_context_or_the_user(rows):
     assert hallucinated == []
 
 
-def test_search_cards_are_the_first_listings_of_the_context(rows):
+def test_search_cards_are_the_listings_of_the_context(rows):
     """One fixed rule (copy the records, in order) is what a small model can learn."""
     searches = [row for row in rows if row["meta"]["kind"] == "search"]
     for row in searches:
         cards = [b.payload for b in blocks(reply(row))]
-        assert cards == row["context"].get("listings", [])[: len(cards)]
-        assert len(cards) <= 3 and bool(cards) == bool(row["context"])
+        assert cards == row["context"].get("listings", [])
+        assert len(cards) <= 3 and bool(cards) == bool(row["context"]["listings"])
+
+
+# The widgets each context key is shown as (an empty list of sales is said in prose).
+SHOWN_AS = {
+    "listings": lambda v: ["listing_card"] * len(v),
+    "open_slots": lambda v: ["showing_scheduler"] * len(v),
+    "recent_sales": lambda v: ["comparables_table"] if v else [],
+    "subject": lambda v: [],
+    "mortgage_quote": lambda v: ["mortgage_estimate"],
+    "contacts": lambda v: ["contact_card"] * len(v),
+}
+
+
+def test_the_widgets_shown_follow_from_the_context_keys(rows):
+    """Outside actions (which the user's words ask for), the context decides the widgets:
+    every record group in it is shown, and nothing else. A model then never has to tell
+    "show me X and its agent" from "who's X's agent" by wording alone."""
+    for row in rows:
+        if "action_request" in types(row):
+            assert types(row) == ["action_request"], row["meta"]["id"]
+            continue
+        expected = [t for key, value in row["context"].items() for t in SHOWN_AS[key](value)]
+        assert sorted(types(row)) == sorted(expected), (row["meta"]["id"], question(row))
 
 
 def test_two_turn_rows_resolve_the_listing_from_the_history(rows):

@@ -14,7 +14,7 @@ from finetune.eval_runs import eval_run_create, eval_run_execute
 from finetune.management.commands.evaluate import markdown_table
 from finetune.models import Adapter, EvalRun
 from finetune.rows import stable_split
-from serving.backend import BackendUnavailable
+from serving.backend import BackendTimeout, BackendUnavailable
 from tests.chat.conftest import LISTING, block
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +124,21 @@ def test_a_failing_backend_fails_the_run_with_its_message(demo_registry, scripte
     assert run.status == "failed"
     assert run.error == "scripted backend: The model server is down."
     assert run.finished and not run.summary
+
+
+def test_a_row_that_times_out_fails_alone_and_the_run_keeps_the_others(demo_registry, scripted):
+    run = eval_run_create(
+        dataset=small_dataset(), split="eval", model_name="base", constrained=False,
+        backend="scripted",
+    )  # fmt: skip
+    scripted.enqueue(PERFECT[0])
+    scripted.enqueue_error(BackendTimeout("The vLLM server did not answer in time."))
+    run = eval_run_execute(run_id=run.pk)
+    assert run.status == "succeeded", run.error
+    assert run.summary["timed_out"] == 1 and run.summary["type_accuracy"] == 0.5
+    assert [c["failed"] for c in run.cases] == [False, True]
+    assert run.cases[1]["timed_out"]
+    assert "timed out: The vLLM server did not answer in time." in run.cases[1]["problems"]
 
 
 def test_a_finished_run_is_not_executed_again(demo_registry, scripted):
