@@ -51,13 +51,13 @@ DEMO_WIDGETS = frozenset(
 KIND_PERCENT = {
     "search": 10,
     "no_match": 5,
-    "showing": 10,
+    "showing": 9,
     "comps": 8,
     "mortgage": 8,
     "contact": 8,
-    "action": 20,
+    "action": 19,
     "combo": 10,
-    "small_talk": 10,
+    "small_talk": 12,
     "follow_up": 11,
 }
 MAKERS: dict[str, Callable[[random.Random, DemoCrm], Draft | None]] = {

@@ -14,7 +14,9 @@ Two forms of system prompt:
 
 Where `context` goes: at the end of the system message, after a fixed label, as one line
 of JSON (keys in the caller's order, non-ASCII kept). Only the current turn's records are
-placed; earlier turns' records are not replayed. An empty or missing context adds nothing.
+placed; earlier turns' records are not replayed. A missing context (None: no retrieval ran)
+adds nothing; an empty one ({}: retrieval found nothing this answer needs) is written as
+`{}`, so "no records, answer in prose" is something the model reads, not an absence.
 If the conversation starts with its own system message (shared/spec/datasets.md lets a line
 override the generated prompt), that text replaces the generated instructions and the
 records still follow it the same way.
@@ -68,7 +70,7 @@ def build_messages(
 
 
 def context_block(context: Mapping[str, Any] | None) -> str:
-    if not context:
+    if context is None:
         return ""
     return f"\n\n{CONTEXT_LABEL}\n{json.dumps(context, ensure_ascii=False)}"
 

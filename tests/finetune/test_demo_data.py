@@ -19,6 +19,7 @@ from crm.retrieval import retrieve_context
 from crm.services import crm_fixture_load
 from finetune.demo_data import DemoDataError, generate_demo_conversations
 from finetune.management.commands.make_demo_dataset import Command as MakeDemoDataset
+from serving.registry_specs import active_widget_specs
 from widgets.demo_widgets import demo_widgets_load
 from widgets.markup import Outcome, parse_markup
 from widgets.selectors import registry_validators
@@ -115,6 +116,36 @@ def test_every_reply_is_valid_for_the_active_registry(rows, demo_registry):
     assert outcomes[Outcome.VALID] > len(rows)
 
 
+def _out_of_order(payload, schema, path: str) -> list[str]:
+    """Objects whose keys do not follow their schema's declared `properties` order."""
+    found = []
+    if isinstance(payload, dict) and isinstance(schema, dict):
+        declared = list(schema.get("properties", {}))
+        if declared and list(payload) != [k for k in declared if k in payload]:
+            found.append(f"{path}: {list(payload)} against {declared}")
+        for key, value in payload.items():
+            found += _out_of_order(
+                value, schema.get("properties", {}).get(key, {}), f"{path}/{key}"
+            )
+    elif isinstance(payload, list) and isinstance(schema, dict):
+        for item in payload:
+            found += _out_of_order(item, schema.get("items", {}), f"{path}/*")
+    return found
+
+
+def test_widget_keys_follow_the_schema_order(rows, demo_registry):
+    """Constrained decoding writes properties in the order the schema declares them: data in
+    another order teaches the adapter a block the grammar will not let it write."""
+    schemas = {spec.name: spec.json_schema for spec in active_widget_specs()}  # the grammar's
+    found = [
+        problem
+        for row in rows
+        for block in blocks(reply(row))
+        for problem in _out_of_order(block.payload, schemas[block.type], block.type)
+    ]
+    assert found == []
+
+
 # ------------------------------------------------------------------ coverage and variety
 
 
@@ -144,8 +175,11 @@ def test_phrasing_varies(rows):
     assert re.search(r"\d ?br\b", text) and re.search(r"\b(two|three|four)[- ]bed", text)
     assert re.search(r"under|below", text) and re.search(r"\d+k\b", text)
     assert re.search(r"\$\d{3},\d{3}", text)
-    assert len({row["context"]["listings"][0]["city"] for row in rows
-                if row["meta"]["kind"] == "search" and row["context"]["listings"]}) == 6  # fmt: skip
+    searches = [row for row in rows if row["meta"]["kind"] == "search"]
+    assert (
+        len({r["context"]["listings"][0]["city"] for r in searches if r["context"]["listings"]})
+        == 6
+    )
 
 
 def test_prose_around_the_widgets_stays_short(rows):

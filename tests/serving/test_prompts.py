@@ -115,11 +115,13 @@ def test_context_goes_at_the_end_of_the_system_message_as_one_json_line(demo_spe
         assert messages[1:] == TURNS  # the turns themselves are never rewritten
 
 
-@pytest.mark.parametrize("context", [None, {}])
-def test_no_context_adds_nothing(demo_specs, context):
-    messages = build_messages(demo_specs, [user("hi")], context)
+def test_no_context_adds_nothing_and_an_empty_one_says_so(demo_specs):
+    messages = build_messages(demo_specs, [user("hi")], None)
     assert messages[0].content == system_prompt(demo_specs)
     assert CONTEXT_LABEL not in messages[0].content
+    # Retrieval ran and found nothing: the model reads that there are no records to show.
+    empty = build_messages(demo_specs, [user("hi")], {})
+    assert empty[0].content == system_prompt(demo_specs) + f"\n\n{CONTEXT_LABEL}\n{{}}"
 
 
 def test_a_leading_system_message_replaces_the_instructions_and_keeps_the_context(demo_specs):
