@@ -7,6 +7,9 @@ the last message, the `context` crm.retrieval.retrieve_context gives the last qu
 the chat would), and meta {id, split, source, kind}. The data is meant to teach a small
 model (SmolLM2-135M) one clear format, so:
 - every widget value is copied from the context (or the user's words), never invented;
+- the context decides the widgets: every record group in it is shown, and nothing else,
+  except for action requests, which the user's words ask for (crm/retrieval.py keeps the
+  context to the answer's records);
 - each widget has one fixed rule for what goes in it (demo_replies.py);
 - every reply is checked against the active registry here, and a bad one raises: a bad
   row is a bug in this generator, not noise to filter out.
