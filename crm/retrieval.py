@@ -137,7 +137,7 @@ def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
     if "comps" in intents:
         context.update(_subject_and_sales(ask, referenced, question))
     listings = referenced or (_search(ask) if searching else [])
-    about_only = _about_only(ask, referenced, searching)
+    about_only = _about_only(ask, referenced, searching=bool(searching))
     if (listings or searching) and "comps" not in intents and not about_only:
         # A search that found nothing says so with an empty list: the answer is then prose,
         # and the model need not guess whether a search ran.
@@ -157,7 +157,7 @@ def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
     return context
 
 
-def _about_only(ask: Ask, referenced: list[Listing], searching) -> bool:
+def _about_only(ask: Ask, referenced: list[Listing], *, searching: bool) -> bool:
     """Whether the question asks only for a named listing's payment or people.
 
     The context holds the records of the answer, and a listing record in it means its card

@@ -11,7 +11,6 @@ import random
 
 from serving.prompts import widget_block
 
-MAX_CARDS = 3  # listing cards in a search reply
 MAX_SLOTS = 3  # slots offered by one showing_scheduler
 MAX_COMPS = 5  # sales in one comparables_table
 
