@@ -287,6 +287,22 @@ def test_split_is_stable_by_id_and_eval_shows_every_widget(rows):
     assert {t for row in held_out for t in types(row)} == WIDGETS
 
 
+def answer_shape(row) -> tuple:
+    """The widget types a reply shows, and which record groups of its context are empty."""
+    empty = sorted(key for key, value in row["context"].items() if value in ({}, []))
+    return tuple(sorted(set(types(row)))), tuple(empty)
+
+
+def test_every_answer_shape_held_out_is_trained_on(rows):
+    # Session 5's data had one training row of a closed listing's showing answer (the card,
+    # "no open slots") and two eval rows: the adapter made up slots for both.
+    trained = Counter(answer_shape(r) for r in rows if r["meta"]["split"] == "train")
+    held_out = {answer_shape(r) for r in rows if r["meta"]["split"] == "eval"}
+    assert {shape: trained[shape] for shape in held_out if trained[shape] < 5} == {}
+    assert trained[(("listing_card",), ("open_slots",))] >= 5
+    assert trained[((), ("listings",))] >= 15  # searches nothing fits
+
+
 # ------------------------------------------------------------------ command and errors
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from finetune.demo_data import (
+    DEMO_ROWS,
     DemoDataError,
     demo_dataset_counts,
     eval_split_gaps,
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, help="JSONL file to write")
-        parser.add_argument("--count", type=int, default=360, help="rows to generate")
+        parser.add_argument("--count", type=int, default=DEMO_ROWS, help="rows to generate")
         parser.add_argument("--seed", type=int, default=11, help="same seed, same rows")
 
     def handle(self, *args, out, count, seed, **options):
