@@ -52,8 +52,8 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
     # One optimiser step averages the loss over this many rows (token-weighted). Rows run
     # one at a time and gradients accumulate, so memory does not grow with it. 4, not 8:
-    # twice the steps for the same tokens (the time), and the demo tune's eval loss fell
-    # from 0.10 (8 rows, 3 epochs) to 0.097 (4 rows, 2 epochs) in two thirds of the time.
+    # twice the optimiser steps for the same tokens (the time). It came in with session 6's
+    # data change, so its own share of that tune's gain is not measured apart.
     batch_rows: int = 4
     # Rows longer than this (prompt + answer, tokens) are left out and listed in the metrics.
     # 3072 holds the demo's longest row with the full widget manual (~2600 tokens).
