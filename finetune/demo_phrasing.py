@@ -150,6 +150,10 @@ COMPS = [
     "comparable sales around {ref} please",
     "what have homes like {ref} sold for? comps pls",
     "help me value {ref}",
+    "is {ref} priced right? run comps",
+    "anything recently sold near {ref}?",
+    "a valuation for {ref}, please",
+    "comps on {ref}?",
 ]
 MORTGAGE_LISTING = [
     "what would the payment be on {ref}{terms}?",
@@ -269,7 +273,9 @@ TASKS = [
     "order the appraisal", "confirm the closing date with title", "chase the HOA documents",
     "confirm the movers", "check on the underwriting status", "collect the signed disclosures",
     "request the survey", "confirm the earnest money deposit", "follow up on the repair list",
-    "prepare the offer paperwork",
+    "prepare the offer paperwork", "schedule the home inspection", "collect the pay stubs",
+    "plan the final walk-through", "renew the listing agreement", "order the yard sign",
+    "order the title search", "update the MLS photos", "review the inspection report",
 ]  # fmt: skip
 TASK_PLAIN = [
     "remind me to {task}",
@@ -286,6 +292,10 @@ TASK_DUE = [
     "create a task: {task} by {due}",
     "remind me by {due} to {task}",
     "new task, due {due}: {task}",
+    "please {task} by {due}, add it as a task",
+    "task: {task}, deadline {due}",
+    "I need to {task} by {due}, remind me",
+    "add a to-do due {due}: {task}",
 ]
 TASK_LISTING = [
     "remind me to {task} for {ref}",
@@ -293,6 +303,8 @@ TASK_LISTING = [
     "create a task to {task} for {ref} by {due}",
     "new task for {ref}: {task}",
     "add to my list for {ref}: {task}",
+    "remind me to {task} for {ref} by {due}",
+    "task for {ref}, due {due}: {task}",
 ]
 
 # ------------------------------------------------------------------ several widgets
@@ -334,16 +346,23 @@ FOLLOW_MORTGAGE = [
     "monthly on {it}{terms}?",
     "run a mortgage estimate on {it}{terms}",
     "what's the payment for {it}{terms}?",
+    "monthly payment on {it}{terms}?",
+    "estimate the mortgage on {it}{terms}",
+    "what's the monthly for {it}{terms}?",
 ]
 FOLLOW_AGENT = [
     "who's the agent on {it}?",
     "who's the listing agent for {it}?",
     "agent contact for {it}?",
+    "who's the agent for {it}? need their number",
+    "get me the agent on {it}",
 ]
 FOLLOW_COMPS = [
     "what are the comps for {it}?",
     "is {it} priced right? pull comps",
     "recent sales near {it}? comps please",
+    "what's {it} worth?",
+    "what's recently sold near {it}?",
 ]
 FOLLOW_BOOK = [
     "book the earliest showing for {it}",
