@@ -3,12 +3,12 @@
     .venv/bin/python bench/eval_curve.py [--sizes 25,50,100,200] [--adapter PATH]
 
 1. A scratch database under a temporary WEFT_DATA_DIR with the demo domain (`load_demo`):
-   the `demo` dataset, 307 training rows and 53 eval rows that no tune ever sees.
+   the `demo` dataset: its training rows, and the eval rows that no tune ever sees.
 2. For each size N, a LoRA tune with the default TrainConfig on the first N training rows of
    a seeded shuffle (nested: the 50 hold the 25), and on the whole training split: that one
    is the demo adapter. `--adapter PATH` reuses a demo adapter already trained on the whole
    split (`manage.py finetune --dataset demo --name demo`) instead of training it again.
-3. One vLLM server (the `.venv-vllm` one, started here) answers the 53 eval rows greedily,
+3. One vLLM server (the `.venv-vllm` one, started here) answers the eval rows greedily,
    free decoding: the base model with the widget manual (the curve's 0),
    then every adapter with the short prompt it was trained with (`--concurrency` rows at
    once, 4 by default).

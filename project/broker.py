@@ -37,8 +37,11 @@ def redis_answers(url: str, *, timeout_s: float = 0.5) -> bool:
 def choose_broker(*, redis_url: str, data_dir: Path) -> BrokerChoice:
     if redis_answers(redis_url):
         return BrokerChoice(broker_url=redis_url, result_backend=redis_url, embedded=False)
+    from project.broker_transport import SCHEME, register
+
+    register()  # kombu's own "sqla" transport crashes a worker that races the web process
     return BrokerChoice(
-        broker_url=f"sqla+sqlite:///{data_dir / 'celery-broker.sqlite3'}",
+        broker_url=f"{SCHEME}+sqlite:///{data_dir / 'celery-broker.sqlite3'}",
         result_backend=f"db+sqlite:///{data_dir / 'celery-results.sqlite3'}",
         embedded=True,
     )

@@ -82,4 +82,4 @@ def test_ping_round_trip_through_the_embedded_broker(tmp_path):
     diagnostics = client.stderr + (tmp_path / "worker.log").read_text()
     assert client.returncode == 0, diagnostics
     broker_url, reply = client.stdout.split()
-    assert broker_url.startswith("sqla+sqlite:///") and reply == "pong", diagnostics
+    assert broker_url.startswith("weftsqla+sqlite:///") and reply == "pong", diagnostics

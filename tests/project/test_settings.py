@@ -44,7 +44,7 @@ def test_broker_falls_back_to_embedded_sqlite_when_no_redis_answers(tmp_path):
     url = f"redis://127.0.0.1:{_free_port()}/0"
     assert not redis_answers(url)
     choice = choose_broker(redis_url=url, data_dir=tmp_path)
-    assert choice.embedded and choice.broker_url.startswith("sqla+sqlite:///")
+    assert choice.embedded and choice.broker_url.startswith("weftsqla+sqlite:///")
 
 
 def test_broker_is_redis_when_it_answers(tmp_path):
