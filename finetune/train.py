@@ -24,7 +24,8 @@ How it runs fast on 2 CPU cores (measured, see bench/train.py):
 - sdpa attention. Matmul ("eager") attention ran ~5-15% faster at the short prompt's
   lengths but keeps every layer's L x L weights for backward (+1.7 GB peak at ~450 tokens,
   gigabytes more with the manual prompt): not worth it on a shared machine.
-- the prompt runs forward only (`detach_prompt`): no backward pass over the records.
+- optionally (`detach_prompt`), the prompt runs forward only: no backward pass over the
+  records, 1.3x faster, but off by default since it cost the demo adapter quality.
 - one process per core, each step's rows shared among them (finetune.train_parallel):
   two 1-thread processes trained 1.8x one thread, 1.3x one process on 2 threads.
 

@@ -75,7 +75,8 @@ class TrainConfig:
     # (finetune.train.row_loss_sum), ~1.3x faster on demo rows. False by default: with the
     # prompt's positions learning too, the demo adapter's constrained type accuracy went from
     # 89% to 94% and its invented values from 5.6% to 2.6% (same 500 rows; README, "What
-    # mattered"). Where it decides which widgets to show is in how it reads the question.
+    # mattered"): a detached prompt leaves the adapter no way to change how it reads the
+    # question and the records, and the gain was all in which widgets it chose.
     detach_prompt: bool = False
     # Processes that share each step's rows (finetune.train_parallel), each with
     # torch_threads threads. None: one per core (at most batch_rows). Two 1-thread processes
