@@ -132,13 +132,16 @@ def _follow_status(rng: random.Random, crm: DemoCrm, target: DemoListing, contex
     return "action", action_reply(rng, *status_change(target.record, "pending"))
 
 
+# (phrasings, answer, weight). Comps weigh double: a comps follow-up must drop the first
+# turn's listing cards for a table, and at an even share (13 training rows) the adapter
+# answered one with the first turn's cards again.
 _FOLLOW_UPS = [
-    (P.FOLLOW_SHOWING, _follow_showing),
-    (P.FOLLOW_MORTGAGE, _follow_mortgage),
-    (P.FOLLOW_AGENT, _follow_agent),
-    (P.FOLLOW_COMPS, _follow_comps),
-    (P.FOLLOW_BOOK, _follow_book),
-    (P.FOLLOW_STATUS, _follow_status),
+    (P.FOLLOW_SHOWING, _follow_showing, 1),
+    (P.FOLLOW_MORTGAGE, _follow_mortgage, 1),
+    (P.FOLLOW_AGENT, _follow_agent, 1),
+    (P.FOLLOW_COMPS, _follow_comps, 2),
+    (P.FOLLOW_BOOK, _follow_book, 1),
+    (P.FOLLOW_STATUS, _follow_status, 1),
 ]
 
 
@@ -149,7 +152,7 @@ def make_follow_up(rng: random.Random, crm: DemoCrm) -> Draft | None:
         return None
     shown = first.reply.count('<widget type="listing_card">')
     target = next(x for x in crm.listings if x.mls_id == first.context["listings"][0]["mls_id"])
-    templates, answer = rng.choice(_FOLLOW_UPS)
+    templates, answer, _ = rng.choices(_FOLLOW_UPS, weights=[w for *_, w in _FOLLOW_UPS])[0]
     terms, want = terms_phrase(rng, target.record["price"])
     it = rng.choice(P.IT_ONE if shown == 1 else P.IT_FIRST)
     template = rng.choice(templates)

@@ -53,16 +53,16 @@ DEMO_WIDGETS = frozenset(
 # adapter got wrong most (0 of 13 action requests at a 12% share). Prose-only rows are a
 # fifth: with fewer, the tuned adapter made up cards where the records were empty.
 KIND_PERCENT = {
-    "search": 10,
+    "search": 9,
     "no_match": 7,
-    "showing": 9,
+    "showing": 10,
     "comps": 8,
     "mortgage": 7,
-    "contact": 7,
+    "contact": 6,
     "action": 19,
     "combo": 9,
     "small_talk": 13,
-    "follow_up": 11,
+    "follow_up": 12,
 }
 MAKERS: dict[str, Callable[[random.Random, DemoCrm], Draft | None]] = {
     "search": make_search,

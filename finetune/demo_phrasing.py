@@ -442,6 +442,16 @@ SMALL_TALK = {
     "bye": "Bye! Good luck with your clients.",
     "who are you?": "I'm the CRM assistant: I answer from the listings, sales and contacts "
     "in the CRM.",
+    # Questions about the assistant itself: "who" also opens contact asks, and a tune with
+    # one such phrasing answered "Who are you?" with a contact card.
+    "who am I talking to?": "The CRM assistant. Ask me about listings, showings or contacts.",
+    "what are you?": "An assistant for this CRM: I look up listings, sales and contacts.",
+    "what's your name?": "I'm the CRM assistant. What can I look up for you?",
+    "who made you?": "I'm the assistant built into this CRM.",
+    "are you a real person?": "No, I'm the CRM assistant. I answer from the CRM's records.",
+    "who is this?": "This is the CRM assistant. What do you need?",
+    "tell me about yourself": "I'm the CRM assistant: I search listings, offer showing "
+    "times, pull comps, estimate payments and find contacts.",
     "can you help me?": "Yes. Ask for homes, showing times, comps, payments or contacts.",
     "what should I ask you?": "Try a search like homes by city, beds and budget, or ask for "
     "comps on an address.",
