@@ -34,6 +34,10 @@ WIDGETS = {
     "action_request",
 }
 ACTIONS = {"book_showing", "send_email", "create_task", "update_listing_status"}
+# Every test reads the database, most through the module-scoped `rows` fixture. pytest-django
+# sets up the test database only for marked tests, so without the mark a test run alone
+# (`-k`) found no tables.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
