@@ -6,6 +6,7 @@ The races are made deterministic: while the first channel is about to insert the
 """
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 from kombu import Connection
@@ -70,9 +71,8 @@ def test_the_loser_of_the_race_uses_the_tables_the_winner_made(tmp_path, monkeyp
     register()
     url = f"{SCHEME}+sqlite:///{tmp_path / 'broker.sqlite3'}"
     _race_for_tables(url, monkeypatch)
-    assert sqlite3.connect(tmp_path / "broker.sqlite3").execute(
-        "SELECT name FROM kombu_queue"
-    ).fetchall() == [("jobs",)]
+    with closing(sqlite3.connect(tmp_path / "broker.sqlite3")) as broker:
+        assert broker.execute("SELECT name FROM kombu_queue").fetchall() == [("jobs",)]
 
 
 def test_kombus_own_transport_fails_the_race_for_tables(tmp_path, monkeypatch):
