@@ -109,7 +109,6 @@ def evaluate(
     backend, rows, specs, *, model: str, manual: bool, constrained: bool, concurrency: int
 ) -> dict:
     from finetune.evaluate import EvalSettings, case_record, evaluate_rows
-    from serving.constraints import widget_constraint
     from widgets.selectors import registry_validators
 
     started = time.monotonic()
@@ -119,7 +118,6 @@ def evaluate(
         widgets=specs,
         validators=registry_validators(),
         settings=EvalSettings(model=model, manual_prompt=manual, constrained=constrained),
-        constraint=widget_constraint(specs),
         concurrency=concurrency,
     )
     label = f"{model}, {'manual' if manual else 'short'} prompt, "

@@ -102,7 +102,7 @@ def reply_events(reply_id: int, *, cancel: threading.Event) -> Iterator[dict]:
     )
     backend = get_backend()
     constraint = (
-        widget_constraint(specs)
+        widget_constraint(specs, reply.context or {})
         if settings.WEFT_CHAT_CONSTRAINED and backend.supports_constraints
         else None
     )

@@ -26,8 +26,7 @@ from serving.backend import (
     get_backend,
     registered_backends,
 )
-from serving.constraints import widget_constraint
-from serving.registry_specs import active_widget_specs
+from serving.registry_specs import active_widget_specs, grounded_fields
 from widgets.selectors import registry_validators, version_numbers
 
 logger = logging.getLogger(__name__)
@@ -251,7 +250,11 @@ def eval_run_execute(
     if not chosen:
         return _fail(run_id, "no rows to evaluate")
     specs = active_widget_specs()
-    EvalRun.objects.filter(pk=run_id).update(total=len(chosen), registry_versions=version_numbers())
+    EvalRun.objects.filter(pk=run_id).update(
+        total=len(chosen),
+        registry_versions=version_numbers(),
+        grounded_fields=grounded_fields(specs) if run.constrained else {},
+    )
     settings = EvalSettings(
         model=run.model_name,
         manual_prompt=run.manual_prompt,
@@ -285,7 +288,6 @@ def eval_run_execute(
                 widgets=specs,
                 validators=registry_validators(),
                 settings=settings,
-                constraint=widget_constraint(specs),
                 on_case=case_done,
                 concurrency=concurrency or (VLLM_CONCURRENCY if run.backend == "vllm" else 1),
             )

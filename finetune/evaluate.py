@@ -20,10 +20,10 @@ from serving.backend import (
     BackendTimeout,
     ChatMessage,
     Completion,
-    Constraint,
     Sampling,
     TextDelta,
 )
+from serving.constraints import widget_constraint
 from serving.prompts import WidgetSpec, build_messages
 from widgets.markup import Outcome, PayloadValidator, parse_markup
 
@@ -271,7 +271,7 @@ class EvalSettings:
     temperature: float = 0.0  # greedy: the same run gives the same numbers
 
 
-def _generate(row: dict, *, backend, widgets, validators, settings, constraint) -> CaseScore:
+def _generate(row: dict, *, backend, widgets, validators, settings) -> CaseScore:
     """One row: the reply to everything before its last message, scored against that message.
 
     A row the backend stops answering (BackendTimeout) is scored on what it had sent and
@@ -281,12 +281,15 @@ def _generate(row: dict, *, backend, widgets, validators, settings, constraint) 
     history = [ChatMessage.from_dict(m) for m in row["messages"][:-1]]
     prompt = build_messages(widgets, history, row.get("context"), manual=settings.manual_prompt)
     sampling = Sampling(temperature=settings.temperature, max_tokens=settings.max_tokens)
+    # As in the chat: the grammar grounds record fields in this row's own records.
+    constraint = (
+        widget_constraint(widgets, row.get("context") or {}) if settings.constrained else None
+    )
     started, parts, usage, timeout = time.perf_counter(), [], None, ""
     try:
         for item in backend.stream(
-            prompt, model=settings.model, sampling=sampling,
-            constraint=constraint if settings.constrained else None,
-        ):  # fmt: skip
+            prompt, model=settings.model, sampling=sampling, constraint=constraint
+        ):
             if isinstance(item, TextDelta):
                 parts.append(item.text)
             elif isinstance(item, Completion):
@@ -310,7 +313,6 @@ def evaluate_rows(
     widgets: Sequence[WidgetSpec],
     validators: Mapping[str, PayloadValidator],
     settings: EvalSettings,
-    constraint: Constraint | None = None,
     on_case: Callable[[int, CaseScore], None] | None = None,
     concurrency: int = 1,
 ) -> tuple[dict, list[CaseScore]]:
@@ -327,7 +329,6 @@ def evaluate_rows(
         widgets=widgets,
         validators=validators,
         settings=settings,
-        constraint=constraint,
     )
     scores: list[CaseScore | None] = [None] * len(rows)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -159,6 +159,11 @@ class EvalRun(models.Model):
     registry_versions = OrderedJSONField(
         default=dict, help_text="Widget name -> schema version active when it ran."
     )
+    grounded_fields = OrderedJSONField(
+        default=dict,
+        help_text="Widget name -> the fields constrained decoding took from each row's records "
+        "(serving.grounding); empty for free decoding.",
+    )
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     summary = OrderedJSONField(default=dict, help_text="finetune.evaluate.summarise()")
@@ -180,6 +185,8 @@ class EvalRun(models.Model):
     def label(self) -> str:
         prompt = "manual" if self.manual_prompt else "short"
         decoding = "constrained" if self.constrained else "free"
+        if self.constrained and not self.grounded_fields:
+            decoding += ", ungrounded"
         return f"{self.model_name}, {prompt} prompt, {decoding}"
 
     @property

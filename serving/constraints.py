@@ -5,6 +5,9 @@ Free text, until the model writes the trigger `<widget`; from there it must writ
 free text again. The tag is xgrammar's current JSON form, which vLLM also takes as
 `response_format`, so both backends apply the same grammar.
 
+Given the turn's `context`, each widget's grounded fields are narrowed to the values its
+records hold, and a widget that could only be made up is left out (serving.grounding).
+
 Before a schema goes into the tag, `grammar_schema` rewrites two constructs xgrammar 0.2.8
 mishandles, into equivalent schemas it reads correctly:
 - `anyOf`/`oneOf` branches that only list `required` keys (contact_card's "phone or email").
@@ -43,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from serving.backend import Constraint
+from serving.grounding import context_values, grounded_schema
 from serving.prompts import WidgetSpec
 
 TRIGGER = "<widget"
@@ -71,37 +75,53 @@ def open_tag(name: str) -> str:
     return f'<widget type="{name}">'
 
 
-def structural_tag(widgets: Sequence[WidgetSpec]) -> dict[str, Any]:
-    """The structural tag for these widgets: one tag per widget, in name order."""
+def structural_tag(
+    widgets: Sequence[WidgetSpec], context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The structural tag for these widgets: one tag per widget, in name order.
+
+    With the turn's `context`, each widget's grounded fields take only the values its records
+    hold, and a widget none of whose payloads could be written is left out (serving.grounding).
+    Where no widget is left, prose may not hold `<widget` at all.
+    """
+    values = None if context is None else context_values(context)
+    tags = []
+    for widget in sorted(widgets, key=lambda w: w.name):
+        schema = grammar_schema(widget.json_schema)
+        if values is not None and widget.grounded_fields:
+            schema = grounded_schema(schema, widget.grounded_fields, values)
+            if schema is None:
+                continue
+        tags.append(
+            {
+                "type": "tag",
+                "begin": open_tag(widget.name),
+                "content": {
+                    "type": "json_schema",
+                    "json_schema": schema,
+                    # Payloads are one line, as in the prompt and training data; without a
+                    # limit a small model pretty-prints, or loops on whitespace, until it
+                    # runs out of tokens inside the block.
+                    "max_whitespace_cnt": MAX_WHITESPACE,
+                },
+                "end": CLOSE_TAG,
+            }
+        )
+    if not tags:
+        return {"type": "structural_tag", "format": {"type": "any_text", "excludes": [TRIGGER]}}
     return {
         "type": "structural_tag",
-        "format": {
-            "type": "triggered_tags",
-            "triggers": [TRIGGER],
-            "tags": [
-                {
-                    "type": "tag",
-                    "begin": open_tag(widget.name),
-                    "content": {
-                        "type": "json_schema",
-                        "json_schema": grammar_schema(widget.json_schema),
-                        # Payloads are one line, as in the prompt and training data; without a
-                        # limit a small model pretty-prints, or loops on whitespace, until it
-                        # runs out of tokens inside the block.
-                        "max_whitespace_cnt": MAX_WHITESPACE,
-                    },
-                    "end": CLOSE_TAG,
-                }
-                for widget in sorted(widgets, key=lambda w: w.name)
-            ],
-        },
+        "format": {"type": "triggered_tags", "triggers": [TRIGGER], "tags": tags},
     }
 
 
-def widget_constraint(widgets: Sequence[WidgetSpec]) -> Constraint:
+def widget_constraint(
+    widgets: Sequence[WidgetSpec], context: Mapping[str, Any] | None = None
+) -> Constraint:
+    """The constraint for a reply; pass the turn's `context` to ground record fields in it."""
     # Not sort_keys: the grammar keeps properties in declared order, so key order is meaning.
-    # The same registry still gives the same text, so a compiled grammar is reused.
-    text = json.dumps(structural_tag(widgets), ensure_ascii=False)
+    # The same registry and records still give the same text, so a compiled grammar is reused.
+    text = json.dumps(structural_tag(widgets, context), ensure_ascii=False)
     return Constraint(structural_tag=text)
 
 

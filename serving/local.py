@@ -28,6 +28,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ from serving.stop_text import StopText
 
 LOCK_WAIT_S = 120.0  # how long a request waits for another generation to finish
 TOKEN_WAIT_S = 60.0  # longest gap between two streamed pieces (prompt prefill included)
+MAX_GRAMMARS = 64  # compiled grammars kept (a few ms to compile one again)
 ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -66,7 +68,9 @@ class _Engine:
     model: Any
     tokenizer: Any
     adapters: dict[str, str] = field(default_factory=dict)  # name -> folder it came from
-    grammars: dict[str, Any] = field(default_factory=dict)  # constraint text -> compiled
+    # constraint text -> compiled, most recent last. Bounded: each turn's records make its own
+    # grammar (serving.grounding), so a long-running process would otherwise keep them all.
+    grammars: OrderedDict[str, Any] = field(default_factory=OrderedDict)
     compiler: Any = None
     # Held by one generation (or adapter change) at a time; released by the worker thread.
     busy: threading.Lock = field(default_factory=threading.Lock)
@@ -354,7 +358,9 @@ def _compiled(engine: _Engine, constraint: Constraint):
     import xgrammar as xgr
 
     with _engine_lock:
-        if constraint.structural_tag not in engine.grammars:
+        if constraint.structural_tag in engine.grammars:
+            engine.grammars.move_to_end(constraint.structural_tag)
+        else:
             if engine.compiler is None:
                 info = xgr.TokenizerInfo.from_huggingface(
                     engine.tokenizer, vocab_size=engine.model.config.vocab_size
@@ -365,6 +371,8 @@ def _compiled(engine: _Engine, constraint: Constraint):
             except Exception as error:
                 raise InvalidRequest(f"The widget constraint does not compile: {error}") from error
             engine.grammars[constraint.structural_tag] = grammar
+            while len(engine.grammars) > MAX_GRAMMARS:
+                engine.grammars.popitem(last=False)
         return engine.grammars[constraint.structural_tag]
 
 

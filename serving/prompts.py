@@ -44,6 +44,8 @@ class WidgetSpec:
     description: str
     json_schema: dict
     example: dict | None = None  # one valid payload; None when the widget has none
+    # Payload fields whose values must come from the turn's records (serving.grounding).
+    grounded_fields: tuple[str, ...] = ()
 
 
 def widget_block(name: str, payload: Any) -> str:

@@ -17,6 +17,12 @@ def active_widget_specs() -> list[WidgetSpec]:
             # The stored schema keeps its key order, which the grammar relies on (see constraints).
             json_schema=version.json_schema,
             example=version.examples[0] if version.examples else None,
+            grounded_fields=tuple(version.widget.grounded_fields),
         )
         for name, version in active_versions().items()
     ]
+
+
+def grounded_fields(specs: list[WidgetSpec]) -> dict[str, list[str]]:
+    """Widget name -> its grounded fields, for the widgets that have any: what a run records."""
+    return {s.name: list(s.grounded_fields) for s in specs if s.grounded_fields}

@@ -326,6 +326,11 @@ def constraint_after(constraint: Constraint, prefix: str) -> dict[str, Any]:
     if not prefix:
         return tag
     triggered = tag.get("format") or {}
+    if triggered.get("type") == "any_text":  # no widget can be written this turn
+        if any(excluded in prefix for excluded in triggered["excludes"]):
+            raise InvalidRequest("The assistant prefix already breaks the widget constraint.")
+        _refuse_partial_trigger(prefix, triggered["excludes"])
+        return tag
     if triggered.get("type") != "triggered_tags":
         raise InvalidRequest("vLLM continues an assistant prefix only under a widget constraint.")
     opened = max(prefix.rfind(trigger) for trigger in triggered["triggers"])

@@ -3,6 +3,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -10,7 +11,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from widgets.admin_forms import WidgetTypeCreateForm, WidgetVersionCreateForm
+from widgets.admin_forms import (
+    WidgetTypeChangeForm,
+    WidgetTypeCreateForm,
+    WidgetVersionCreateForm,
+)
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.previews import version_preview
 from widgets.services import (
@@ -30,7 +35,7 @@ def _content(version: WidgetSchemaVersion | None) -> dict | None:
 
 @admin.register(WidgetType)
 class WidgetTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "title", "enabled", "active_version", "last_change"]
+    list_display = ["name", "title", "enabled", "active_version", "grounded", "last_change"]
     list_filter = ["enabled"]
     search_fields = ["name", "title", "description"]
     change_form_template = "admin/widgets/widgettype/change_form.html"
@@ -43,6 +48,10 @@ class WidgetTypeAdmin(admin.ModelAdmin):
         active = obj.versions.filter(is_active=True).first()
         return f"v{active.version}" if active else "—"
 
+    @admin.display(description="grounded fields")
+    def grounded(self, obj):
+        return ", ".join(obj.grounded_fields) or "—"
+
     @admin.display(description="last change", ordering="last_version_at")
     def last_change(self, obj):
         return max(filter(None, [obj.updated, obj.last_version_at]))
@@ -51,8 +60,7 @@ class WidgetTypeAdmin(admin.ModelAdmin):
         return False  # versions and stored messages reference it: disable it instead
 
     def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = WidgetTypeCreateForm
+        kwargs["form"] = WidgetTypeCreateForm if obj is None else WidgetTypeChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -65,8 +73,9 @@ class WidgetTypeAdmin(admin.ModelAdmin):
                 "json_schema",
                 "card_template",
                 "examples",
+                "grounded_fields",
             ]
-        return ["name", "title", "description", "enabled"]
+        return ["name", "title", "description", "enabled", "grounded_fields"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["name"] if obj else []
@@ -79,6 +88,7 @@ class WidgetTypeAdmin(admin.ModelAdmin):
                 title=data["title"],
                 description=data["description"],
                 enabled=data["enabled"],
+                grounded_fields=data["grounded_fields"],
             )
             return
         created = widget_type_create(author=request.user, **data)
@@ -217,8 +227,12 @@ class WidgetSchemaVersionAdmin(admin.ModelAdmin):
     @staticmethod
     def _activate(request, pk):
         version = get_object_or_404(WidgetSchemaVersion, pk=pk)
-        widget_version_activate(version=version)
-        messages.success(request, format_html("{} is now active.", version))
+        try:
+            widget_version_activate(version=version)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, format_html("{} is now active.", version))
         return HttpResponseRedirect(reverse("admin:widgets_widgetschemaversion_change", args=[pk]))
 
     def activate_view(self, request, pk):

@@ -28,6 +28,13 @@ class WidgetType(models.Model):
         help_text="What the widget is for: the prompt builder shows this to the model."
     )
     enabled = models.BooleanField(default=True)
+    grounded_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Property names (at any depth of the schema) whose values must be values the "
+        "turn's CRM records hold under the same name; constrained decoding enforces it. "
+        "Leave out fields the model writes itself (titles, summaries) and enum/const fields.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

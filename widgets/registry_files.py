@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from widgets.grounding import validate_grounded_fields
 from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
 from widgets.services import (
     widget_type_update,
@@ -43,6 +45,7 @@ def widget_document(widget: WidgetType) -> dict:
         "title": widget.title,
         "description": widget.description,
         "enabled": widget.enabled,
+        "grounded_fields": widget.grounded_fields,
         "versions": [
             {
                 "version": v.version,
@@ -92,6 +95,13 @@ def _document_problems(path: Path, doc) -> list[str]:
     for v in versions:
         if isinstance(v, dict) and not all(k in v for k in _CONTENT_KEYS):
             problems.append(f"{path.name} v{v.get('version')}: needs {', '.join(_CONTENT_KEYS)}")
+    if len(actives) == 1 and "json_schema" in actives[0]:
+        try:  # optional: files written before grounded fields existed have none
+            validate_grounded_fields(
+                doc.get("grounded_fields", []), json_schema=actives[0]["json_schema"]
+            )
+        except ValidationError as exc:
+            problems += [f"{path.name}: grounded_fields: {m}" for m in exc.messages]
     return problems
 
 
@@ -166,5 +176,9 @@ def registry_import(directory: Path, *, author=None) -> ImportPlan:
                     **{k: v[k] for k in _CONTENT_KEYS},
                 )
         active_number = next(v["version"] for v in doc["versions"] if v["active"])
-        widget_version_activate(version=widget.versions.get(version=active_number))
+        # Together: the file's grounded fields fit its active schema, maybe not the old one.
+        widget_version_activate(
+            version=widget.versions.get(version=active_number),
+            grounded_fields=doc.get("grounded_fields", []),
+        )
     return plan

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
@@ -22,12 +23,26 @@ class WidgetVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class GroundedFieldsField(serializers.JSONField):
+    """Any JSON on input: the registry's one check (widgets.grounding) judges its shape too."""
+
+
 class WidgetTypeSerializer(serializers.ModelSerializer):
     active_version = serializers.SerializerMethodField()
+    grounded_fields = GroundedFieldsField(read_only=True)
 
     class Meta:
         model = WidgetType
-        fields = ["name", "title", "description", "enabled", "updated", "active_version"]
+        fields = [
+            "name",
+            "title",
+            "description",
+            "enabled",
+            "grounded_fields",
+            "updated",
+            "active_version",
+        ]
         read_only_fields = fields
 
     def get_active_version(self, widget) -> WidgetVersionSerializer:
@@ -48,12 +63,14 @@ class WidgetTypeCreateSerializer(VersionContentSerializer):
     title = serializers.CharField(max_length=120)
     description = serializers.CharField()
     enabled = serializers.BooleanField(default=True)
+    grounded_fields = GroundedFieldsField(default=list)
 
 
 class WidgetTypeUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(required=False)
     enabled = serializers.BooleanField(required=False)
+    grounded_fields = GroundedFieldsField(required=False)
 
 
 class WidgetVersionCreateSerializer(VersionContentSerializer):

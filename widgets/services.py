@@ -1,9 +1,11 @@
 """Writes to the widget registry. Every path that stores a version goes through here."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
 from widgets.cards import default_card_template
+from widgets.grounding import validate_grounded_fields
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.version_checks import VersionContentError, check_version_content
 
@@ -26,13 +28,14 @@ def widget_type_create(
     examples: list,
     card_template: str = "",
     enabled: bool = True,
+    grounded_fields: list[str] | tuple[str, ...] = (),
     author=None,
 ) -> WidgetType:
     """A new widget type with its first version, active."""
     widget = WidgetType(name=name, title=title, description=description, enabled=enabled)
     widget.full_clean()
     widget.save()
-    widget_version_create(
+    version = widget_version_create(
         widget=widget,
         json_schema=json_schema,
         card_template=card_template,
@@ -40,20 +43,35 @@ def widget_type_create(
         author=author,
         activate=True,
     )
+    # Checked once the schema is known to be valid, so a broken schema is reported as such
+    # rather than as a list of unknown fields; a failure here rolls the whole type back.
+    widget.grounded_fields = validate_grounded_fields(
+        grounded_fields, json_schema=version.json_schema
+    )
+    widget.save(update_fields=["grounded_fields", "updated"])
     return widget
 
 
+@transaction.atomic
 def widget_type_update(
     *,
     widget: WidgetType,
     title: str | None = None,
     description: str | None = None,
     enabled: bool | None = None,
+    grounded_fields: list[str] | None = None,
 ) -> WidgetType:
+    """Change what is given; grounded fields are checked against the active version's schema."""
     # The name is what models emit and stored messages reference: it never changes.
     for field, value in (("title", title), ("description", description), ("enabled", enabled)):
         if value is not None:
             setattr(widget, field, value)
+    if grounded_fields is not None:
+        WidgetType.objects.select_for_update().get(pk=widget.pk)  # no activation in between
+        active = widget.versions.filter(is_active=True).first()
+        widget.grounded_fields = validate_grounded_fields(
+            grounded_fields, json_schema=active.json_schema if active else {}
+        )
     widget.full_clean()
     widget.save()
     return widget
@@ -97,9 +115,32 @@ def widget_version_create(
 
 
 @transaction.atomic
-def widget_version_activate(*, version: WidgetSchemaVersion) -> WidgetSchemaVersion:
-    """Make `version` the one the parser, prompts and cards use. Old versions stay as they are."""
-    WidgetType.objects.select_for_update().get(pk=version.widget_id)
+def widget_version_activate(
+    *, version: WidgetSchemaVersion, grounded_fields: list[str] | None = None
+) -> WidgetSchemaVersion:
+    """Make `version` the one the parser, prompts and cards use. Old versions stay as they are.
+
+    The widget's grounded fields must fit the new schema too. `grounded_fields`, when given,
+    replaces them in the same step: the way to switch to a schema that renames a grounded field.
+    """
+    widget = WidgetType.objects.select_for_update().get(pk=version.widget_id)
+    if grounded_fields is None:
+        try:
+            validate_grounded_fields(widget.grounded_fields, json_schema=version.json_schema)
+        except ValidationError as exc:
+            explanation = ValidationError(
+                f"{widget.name} v{version.version} cannot be active with the widget type's "
+                "grounded fields; change them first (to fields both schemas have, or none):",
+                code="grounded_fields_do_not_fit",
+            )
+            raise ValidationError(
+                {"grounded_fields": [explanation, *exc.error_dict["grounded_fields"]]}
+            ) from exc
+    else:
+        widget.grounded_fields = validate_grounded_fields(
+            grounded_fields, json_schema=version.json_schema
+        )
+        widget.save(update_fields=["grounded_fields", "updated"])
     WidgetSchemaVersion.objects.filter(widget_id=version.widget_id, is_active=True).exclude(
         pk=version.pk
     ).update(is_active=False)

@@ -1,5 +1,6 @@
 """The reply pipeline with a scripted backend: prompt in, events out, message stored."""
 
+import json
 import threading
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from chat.models import Message
 from chat.replies import reply_events
 from serving.backend import BackendUnavailable
+from serving.constraints import widget_constraint
 from serving.prompts import CONTEXT_LABEL
+from serving.registry_specs import active_widget_specs
 from tests.chat.conftest import LISTING, block
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +40,15 @@ def test_reply_streams_ops_and_stores_everything(scripted, turn):
     (call,) = scripted.history
     assert call.messages[-1].content == user_message.raw
     assert CONTEXT_LABEL in call.messages[0].content and "Austin" in call.messages[0].content
-    assert call.constraint is not None  # widgets the model opens are held to their schema
+    # Widgets the model opens are held to their schema, and their record fields to this
+    # turn's records: the grammar takes exactly the listings retrieved, and no contact card.
+    assert call.constraint == widget_constraint(active_widget_specs(), reply.context)
+    tags = json.loads(call.constraint.structural_tag)["format"]["tags"]
+    listing = next(t for t in tags if t["begin"] == '<widget type="listing_card">')
+    assert listing["content"]["json_schema"]["properties"]["mls_id"]["enum"] == [
+        x["mls_id"] for x in reply.context["listings"]
+    ]
+    assert '<widget type="contact_card">' not in {t["begin"] for t in tags}
 
 
 def test_context_is_retrieved_once_and_stored_with_the_reply(turn):

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
+import xgrammar as xgr
 from django.core.management import call_command
 from django.db import transaction
 
@@ -19,8 +20,10 @@ from crm.retrieval import retrieve_context
 from crm.services import crm_fixture_load
 from finetune.demo_data import DemoDataError, generate_demo_conversations
 from finetune.management.commands.make_demo_dataset import Command as MakeDemoDataset
+from serving.constraints import widget_constraint
+from serving.prompts import WidgetSpec
 from serving.registry_specs import active_widget_specs
-from widgets.demo_widgets import demo_widgets_load
+from widgets.demo_widgets import demo_widget_definitions, demo_widgets_load
 from widgets.markup import Outcome, parse_markup
 from widgets.selectors import registry_validators
 
@@ -330,3 +333,28 @@ def test_command_writes_a_readable_jsonl_file(crm, tmp_path, capsys):
 def test_generator_refuses_an_empty_crm(db, demo_registry):
     with pytest.raises(DemoDataError, match="load_demo"):
         generate_demo_conversations(count=10)
+
+
+def test_every_reference_answer_fits_its_own_grounded_grammar(rows):
+    """Grounded decoding never forbids a right answer: each reference fits its row's grammar."""
+    compiler = xgr.GrammarCompiler(xgr.TokenizerInfo(["a"], stop_token_ids=[0]))
+    specs = [
+        WidgetSpec(
+            name=d.name,
+            title=d.title,
+            description=d.description,
+            json_schema=d.json_schema,
+            grounded_fields=tuple(d.grounded_fields),
+        )
+        for d in demo_widget_definitions()
+    ]
+    assert any(s.grounded_fields for s in specs)
+    refused = []
+    for row in rows:
+        compiled = compiler.compile_structural_tag(
+            widget_constraint(specs, row["context"]).structural_tag
+        )
+        matcher = xgr.GrammarMatcher(compiled, terminate_without_stop_token=True)
+        if not matcher.accept_string(row["messages"][-1]["content"]):
+            refused.append(row["meta"]["id"])
+    assert refused == []

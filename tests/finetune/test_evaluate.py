@@ -84,7 +84,6 @@ def test_evaluate_rows_prompts_like_the_chat_and_scores(demo_registry):
     summary, scores = evaluate_rows(
         rows, backend=backend, widgets=active_widget_specs(), validators=registry_validators(),
         settings=EvalSettings(manual_prompt=False, constrained=True),
-        constraint=widget_constraint(active_widget_specs()),
     )  # fmt: skip
     assert (
         summary["n"] == 2 and summary["type_accuracy"] == 0.5 and summary["field_accuracy"] == 1.0
@@ -95,7 +94,10 @@ def test_evaluate_rows_prompts_like_the_chat_and_scores(demo_registry):
         CONTEXT_LABEL in first_prompt[0].content
         and first_prompt[-1].content == rows[0]["messages"][0]["content"]
     )
-    assert backend.history[0].constraint is not None
+    # The grammar of each row is grounded in that row's records, as the chat's is.
+    assert backend.history[0].constraint == widget_constraint(
+        active_widget_specs(), rows[0]["context"]
+    )
 
 
 def test_evaluate_command_refuses_invalid_rows(tmp_path, demo_registry):

@@ -20,6 +20,7 @@ def demo_specs() -> list[WidgetSpec]:
             description=d.description,
             json_schema=d.json_schema,
             example=d.examples[0],
+            grounded_fields=tuple(d.grounded_fields),
         )
         for d in demo_widget_definitions()
     ]

@@ -120,6 +120,22 @@ def test_constrained_widgets_are_valid_every_time(local_backend, demo_specs, dem
 
 
 @pytest.mark.slow
+def test_a_grounded_card_holds_only_the_turns_record(local_backend, demo_specs, demo_validators):
+    """The real model, made to open a card, can write nothing but what the records hold."""
+    for widget, user, context in WIDGET_CASES:
+        messages = opened(widget, user, context, demo_specs)
+        constraint = widget_constraint(demo_specs, context)
+        text, _ = complete(
+            local_backend, messages, sampling=Sampling(max_tokens=100), constraint=constraint
+        )
+        prefix = messages[-1].content
+        card = next(s for s in parse_markup(prefix + text, demo_validators) if s.kind == "widget")
+        assert card.outcome is Outcome.VALID, (text, card.errors)
+        (record,) = next(iter(context.values()))
+        assert card.payload.items() <= record.items(), (card.payload, record)
+
+
+@pytest.mark.slow
 def test_a_prefix_that_already_breaks_the_constraint_is_refused(local_backend, demo_specs):
     messages = [*HI, ChatMessage(role="assistant", content='<widget type="floor_plan">')]
     with pytest.raises(InvalidRequest, match="prefix"):

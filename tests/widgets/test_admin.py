@@ -143,3 +143,63 @@ def test_type_page_lists_versions_and_previews_the_active_one(admin_client, demo
     assert "New version" in html and ">v1</a>" in html
     assert html.count('data-widget-type="contact_card" data-outcome="valid"') == 2
     assert 'href="mailto:maria.gonzalez@example.com"' in html
+
+
+def test_type_page_edits_grounded_fields_as_comma_separated_names(admin_client):
+    widget = note_widget()
+    url = reverse("admin:widgets_widgettype_change", args=[widget.pk])
+    form = {"title": "Note", "description": "A note.", "enabled": "on"}
+    response = admin_client.post(url, {**form, "grounded_fields": "text, prority"})
+    assert response.status_code == 200
+    assert "&quot;prority&quot; is not a property anywhere" in response.content.decode()
+    widget.refresh_from_db()
+    assert widget.grounded_fields == []
+    response = admin_client.post(url, {**form, "grounded_fields": " text,link, "})
+    assert response.status_code == 302
+    widget.refresh_from_db()
+    assert widget.grounded_fields == ["text", "link"]
+    page = admin_client.get(url).content.decode()
+    assert 'value="text, link"' in page
+    listing = admin_client.get(reverse("admin:widgets_widgettype_changelist")).content.decode()
+    assert '<td class="field-grounded">text, link</td>' in listing
+
+
+def test_create_type_in_admin_with_grounded_fields(admin_client):
+    form = {
+        "name": "note",
+        "title": "Note",
+        "description": "A note.",
+        "enabled": "on",
+        "json_schema": json.dumps(NOTE_SCHEMA),
+        "card_template": "",
+        "examples": json.dumps(NOTE_EXAMPLES),
+    }
+    url = reverse("admin:widgets_widgettype_add")
+    response = admin_client.post(url, {**form, "grounded_fields": "text, text"})
+    assert response.status_code == 200 and "is listed twice" in response.content.decode()
+    assert not WidgetType.objects.exists()
+    assert admin_client.post(url, {**form, "grounded_fields": "text"}).status_code == 302
+    assert WidgetType.objects.get().grounded_fields == ["text"]
+
+
+def test_activating_a_version_without_a_grounded_field_is_refused(admin_client):
+    widget = note_widget(grounded_fields=["link"])
+    without_link = {**NOTE_SCHEMA, "properties": {"text": NOTE_SCHEMA["properties"]["text"]}}
+    add_url = reverse("admin:widgets_widgetschemaversion_add")
+    form = {
+        "widget": widget.pk,
+        "json_schema": json.dumps(without_link),
+        "card_template": "{{ text }}",
+        "examples": json.dumps([{"text": "x"}]),
+    }
+    response = admin_client.post(add_url, {**form, "activate": "on"})
+    assert response.status_code == 200
+    assert "cannot activate: the widget type" in response.content.decode()
+    assert widget.versions.count() == 1
+    assert admin_client.post(add_url, form).status_code == 302  # stored, not activated
+    v2 = widget.versions.get(version=2)
+    response = admin_client.post(
+        reverse("admin:widgets_widgetschemaversion_activate", args=[v2.pk]), follow=True
+    )
+    assert "v2 cannot be active with the widget type" in response.content.decode()
+    assert widget.versions.get(is_active=True).version == 1

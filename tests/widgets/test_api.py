@@ -147,3 +147,46 @@ def test_openapi_schema_and_docs(user_api, client, plain_user):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
     assert b"cdn.jsdelivr" not in docs.content  # served locally: no network at run time
+
+
+def test_grounded_fields_are_read_created_and_updated(staff_api, demo_registry):
+    listing = staff_api.get("/api/widgets/listing_card/").json()
+    assert listing["grounded_fields"][:3] == ["mls_id", "address", "city"]
+    created = staff_api.post(
+        "/api/widgets/", {**NEW_WIDGET, "grounded_fields": ["text"]}, format="json"
+    )
+    assert created.status_code == 201 and created.json()["grounded_fields"] == ["text"]
+    updated = staff_api.patch("/api/widgets/note/", {"grounded_fields": ["link"]}, format="json")
+    assert updated.status_code == 200 and updated.json()["grounded_fields"] == ["link"]
+    untouched = staff_api.patch("/api/widgets/note/", {"enabled": False}, format="json")
+    assert untouched.json()["grounded_fields"] == ["link"]
+
+
+@pytest.mark.parametrize(
+    ("grounded_fields", "message"),
+    [
+        (["text", "text"], '"text" is listed twice'),
+        (["txt"], '"txt" is not a property anywhere in the schema'),
+        ("text", "give a list of property names"),
+    ],
+)
+def test_bad_grounded_fields_are_400s(staff_api, grounded_fields, message):
+    body = {**NEW_WIDGET, "grounded_fields": grounded_fields}
+    created = staff_api.post("/api/widgets/", body, format="json")
+    assert created.status_code == 400
+    assert created.json()["grounded_fields"][0].startswith(message)
+    assert not WidgetType.objects.exists()
+    note_widget(name="note", grounded_fields=["text"])
+    updated = staff_api.patch(
+        "/api/widgets/note/", {"grounded_fields": grounded_fields}, format="json"
+    )
+    assert updated.status_code == 400
+    assert updated.json()["grounded_fields"][0].startswith(message)
+    assert WidgetType.objects.get(name="note").grounded_fields == ["text"]
+
+
+def test_openapi_schema_types_grounded_fields(user_api):
+    schemas = user_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]
+    for name in ("WidgetType", "WidgetTypeCreate", "PatchedWidgetTypeUpdate"):
+        field = schemas["schemas"][name]["properties"]["grounded_fields"]
+        assert (field["type"], field["items"]) == ("array", {"type": "string"}), name

@@ -120,3 +120,26 @@ def test_load_demo_makes_the_demo_dataset_with_a_held_out_eval_split(capsys):
     assert "eval held out" in capsys.readouterr().out
     call_command("load_demo")
     assert Dataset.objects.filter(name="demo").count() == 1
+
+
+@pytest.mark.django_db
+def test_load_demo_sets_and_updates_the_demo_grounding():
+    from tests.widgets.factories import note_widget
+    from widgets.demo_widgets import demo_widgets_load
+    from widgets.models import WidgetType
+    from widgets.services import widget_type_update
+
+    grounding = json.loads((Path(settings.BASE_DIR) / "demo" / "grounding.json").read_text())
+    # listing_card already there with another schema, grounded on a field the demo's lacks.
+    note_widget(name="listing_card", grounded_fields=["text"])
+    outcome = demo_widgets_load()
+    assert outcome["listing_card"] == "new version" and outcome["contact_card"] == "created"
+    stored = dict(WidgetType.objects.values_list("name", "grounded_fields"))
+    assert stored == grounding
+    contact = WidgetType.objects.get(name="contact_card")
+    widget_type_update(widget=contact, grounded_fields=["name"])
+    outcome = demo_widgets_load()
+    assert outcome["contact_card"] == "grounded fields updated"
+    assert list(outcome.values()).count("unchanged") == 5
+    contact.refresh_from_db()
+    assert contact.grounded_fields == grounding["contact_card"]

@@ -93,3 +93,55 @@ def test_import_of_an_empty_or_missing_directory(tmp_path):
         call_command("widgets", "import", str(tmp_path))
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("widgets", "import", str(tmp_path / "missing"))
+
+
+def grounding():
+    return dict(WidgetType.objects.values_list("name", "grounded_fields"))
+
+
+def test_grounded_fields_survive_export_and_import(tmp_path, demo_registry):
+    note_widget(grounded_fields=["text", "link"])
+    before = grounding()
+    assert before["listing_card"][:2] == ["mls_id", "address"]
+    call_command("widgets", "export", str(tmp_path))
+    doc = json.loads((tmp_path / "note.json").read_text())
+    assert doc["grounded_fields"] == ["text", "link"]
+    WidgetSchemaVersion.objects.all().delete()
+    WidgetType.objects.all().delete()
+    call_command("widgets", "import", str(tmp_path))
+    assert grounding() == before
+
+
+def test_import_sets_grounded_fields_with_the_new_active_schema(tmp_path):
+    note_widget(grounded_fields=["link"])
+    call_command("widgets", "export", str(tmp_path))
+    doc = json.loads((tmp_path / "note.json").read_text())
+    renamed = {**NOTE_SCHEMA, "properties": {**NOTE_SCHEMA["properties"]}}
+    renamed["properties"]["url"] = renamed["properties"].pop("link")
+    doc["versions"][0]["active"] = False
+    doc["versions"].append(
+        {**doc["versions"][0], "version": 2, "active": True, "json_schema": renamed}
+    )
+    doc["grounded_fields"] = ["url"]  # "link" is gone from the schema that becomes active
+    (tmp_path / "note.json").write_text(json.dumps(doc))
+    call_command("widgets", "import", str(tmp_path))
+    assert grounding() == {"note": ["url"]}
+    del doc["grounded_fields"]  # optional: a file without it grounds nothing
+    (tmp_path / "note.json").write_text(json.dumps(doc))
+    call_command("widgets", "import", str(tmp_path))
+    assert grounding() == {"note": []}
+
+
+def test_import_reports_bad_grounded_fields_and_writes_nothing(tmp_path):
+    note_widget(grounded_fields=["text"])
+    call_command("widgets", "export", str(tmp_path))
+    doc = json.loads((tmp_path / "note.json").read_text())
+    doc["grounded_fields"] = ["text", "prority", "text"]
+    doc["title"] = "Changed"
+    (tmp_path / "note.json").write_text(json.dumps(doc))
+    with pytest.raises(CommandError) as caught:
+        call_command("widgets", "import", str(tmp_path))
+    message = str(caught.value)
+    assert 'note.json: grounded_fields: "prority" is not a property anywhere' in message
+    assert 'note.json: grounded_fields: "text" is listed twice' in message
+    assert grounding() == {"note": ["text"]} and WidgetType.objects.get().title == "Note"

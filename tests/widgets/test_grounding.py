@@ -1,0 +1,123 @@
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from tests.widgets.factories import NOTE_EXAMPLES, NOTE_SCHEMA, note_widget
+from widgets.demo_widgets import demo_widget_definitions
+from widgets.grounding import validate_grounded_fields
+from widgets.models import WidgetType
+from widgets.services import widget_type_update, widget_version_activate, widget_version_create
+
+NESTED = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "comps": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"address": {"type": "string"}}},
+        },
+        "pair": {"type": "array", "prefixItems": [{"properties": {"first": {"type": "string"}}}]},
+        "owner": {"$ref": "#/$defs/person"},
+        "kind": {"$ref": "#/$defs/kind"},
+        "mode": {"anyOf": [{"const": "a"}, {"const": "b"}]},
+        "fixed": {"type": "string", "const": "x"},
+    },
+    "anyOf": [{"properties": {"phone": {"type": "string"}}}],
+    "$defs": {
+        "person": {"type": "object", "properties": {"email": {"type": "string"}}},
+        "kind": {"enum": ["buyer", "seller"]},
+    },
+}
+
+
+def messages(grounded_fields, json_schema=NESTED):
+    with pytest.raises(ValidationError) as caught:
+        validate_grounded_fields(grounded_fields, json_schema=json_schema)
+    return caught.value.message_dict["grounded_fields"]
+
+
+def test_names_at_any_depth_are_accepted():
+    names = ["address", "first", "email", "phone", "title"]
+    assert validate_grounded_fields(names, json_schema=NESTED) == names
+    assert validate_grounded_fields((), json_schema=NESTED) == []
+
+
+def test_unknown_name_is_refused_and_the_known_ones_listed():
+    (message,) = messages(["address", "adress"])
+    assert message.startswith('"adress" is not a property anywhere in the schema')
+    assert "address, comps, email" in message
+
+
+def test_enum_and_const_fields_may_be_grounded():
+    """The schema lists the words a status can take; the record says which one it has."""
+    assert validate_grounded_fields(["kind", "mode", "fixed"], json_schema=NESTED)
+    assert validate_grounded_fields(["priority"], json_schema=NOTE_SCHEMA) == ["priority"]
+
+
+def test_repeats_non_strings_and_non_lists_are_refused():
+    assert messages(["email", "email"]) == ['"email" is listed twice']
+    assert messages(["email", "", 3]) == [
+        "entry 2 ('') is not a property name (a non-empty string)",
+        "entry 3 (3) is not a property name (a non-empty string)",
+    ]
+    (message,) = messages("email")
+    assert message.startswith("give a list of property names") and message.endswith("not str")
+    (message,) = messages({"email": True})
+    assert message.endswith("not dict")
+
+
+def test_every_demo_widget_grounding_fits_its_schema():
+    definitions = demo_widget_definitions()
+    grounding = json.loads((Path(settings.BASE_DIR) / "demo" / "grounding.json").read_text())
+    assert set(grounding) == {d.name for d in definitions}
+    for d in definitions:
+        assert d.grounded_fields == grounding[d.name]
+        checked = validate_grounded_fields(d.grounded_fields, json_schema=d.json_schema)
+        assert checked == d.grounded_fields
+        assert d.grounded_fields or d.name == "action_request"
+
+
+@pytest.mark.django_db
+def test_create_and_update_store_checked_grounded_fields():
+    widget = note_widget(grounded_fields=["text"])
+    widget.refresh_from_db()
+    assert widget.grounded_fields == ["text"]
+    widget_type_update(widget=widget, grounded_fields=["link", "text"])
+    widget.refresh_from_db()
+    assert widget.grounded_fields == ["link", "text"]
+    with pytest.raises(ValidationError) as caught:
+        widget_type_update(widget=widget, grounded_fields=["prority"])
+    assert "prority" in caught.value.message_dict["grounded_fields"][0]
+    widget.refresh_from_db()
+    assert widget.grounded_fields == ["link", "text"]
+    widget_type_update(widget=widget, title="Memo")  # None leaves them alone
+    widget.refresh_from_db()
+    assert widget.grounded_fields == ["link", "text"]
+
+
+@pytest.mark.django_db
+def test_create_with_a_bad_grounded_field_stores_nothing():
+    with pytest.raises(ValidationError) as caught:
+        note_widget(grounded_fields=["txt"])
+    assert caught.value.message_dict["grounded_fields"][0].startswith('"txt" is not a property')
+    assert not WidgetType.objects.exists()
+
+
+@pytest.mark.django_db
+def test_activation_keeps_grounded_fields_inside_the_schema():
+    widget = note_widget(grounded_fields=["link"])
+    renamed = {**NOTE_SCHEMA, "properties": {**NOTE_SCHEMA["properties"]}}
+    renamed["properties"]["url"] = renamed["properties"].pop("link")
+    v2 = widget_version_create(widget=widget, json_schema=renamed, examples=NOTE_EXAMPLES)
+    with pytest.raises(ValidationError) as caught:
+        widget_version_activate(version=v2)
+    first, second = caught.value.message_dict["grounded_fields"]
+    assert first.startswith("note v2 cannot be active with the widget type's grounded fields")
+    assert second.startswith('"link" is not a property')
+    assert widget.versions.get(is_active=True).version == 1
+    widget_version_activate(version=v2, grounded_fields=["url"])  # both at once
+    widget.refresh_from_db()
+    assert (widget.versions.get(is_active=True).version, widget.grounded_fields) == (2, ["url"])
