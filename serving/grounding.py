@@ -3,10 +3,10 @@
 A widget type names its `grounded_fields` in the registry: payload fields whose values come
 from the CRM records of the turn (its `context`), where they sit under the same name (the
 demo README: "record fields use the same names as the widget fields"). Constrained decoding
-narrows each such field to an `enum` of the values the context holds under that name, so the
-model can show a record but cannot make one up. The schema validator is not narrowed: a
-grounded payload is always a valid one, and a free-decoding reply is still judged by the
-schema alone (and by evaluation's `hallucinated_values`).
+narrows each such field to the values the context holds under that name (an `enum`; numbers
+as one-point ranges), so the model can show a record but cannot make one up. The schema
+validator is not narrowed: a grounded payload is always a valid one, and a free-decoding
+reply is still judged by the schema alone (and by evaluation's `hallucinated_values`).
 
 Where the context holds no value for a grounded field:
 - an optional property is dropped (the model writes the payload without it);
@@ -102,4 +102,16 @@ def _one_of_values(schema: Any, candidates: Collection[Any]) -> dict | None:
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
     allowed = [value for value in candidates if check.is_valid(value)]
-    return {"enum": allowed} if allowed else None
+    numbers = [v for v in allowed if isinstance(v, int | float) and not isinstance(v, bool)]
+    others = [v for v in allowed if v not in numbers or isinstance(v, bool)]
+    # A number as a one-point range, not an enum: xgrammar writes an enum's 6.0 as `6` only,
+    # while the records, the training data and the model write `6.0`.
+    branches = [
+        {"type": "integer" if isinstance(v, int) else "number", "minimum": v, "maximum": v}
+        for v in numbers
+    ]
+    if others:
+        branches.append({"enum": others})
+    if not branches:
+        return None
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}

@@ -64,7 +64,12 @@ def test_grounded_properties_become_enums_of_the_values_their_schema_allows(demo
     values = context_values({"listings": [LISTING], "contacts": [{"price": "ask"}]})
     schema = grounded_schema(listing.json_schema, {"mls_id", "price", "sqft"}, values)
     assert schema["properties"]["mls_id"] == {"enum": ["TX-10492"]}
-    assert schema["properties"]["price"] == {"enum": [449000]}  # "ask" is no integer
+    # "ask" is no integer; numbers are one-point ranges (below: why not an enum).
+    assert schema["properties"]["price"] == {
+        "type": "integer",
+        "minimum": 449000,
+        "maximum": 449000,
+    }
     assert schema["properties"]["address"] == listing.json_schema["properties"]["address"]
     assert schema["required"] == listing.json_schema["required"]
 
@@ -111,6 +116,17 @@ def test_a_card_of_the_turns_records_passes_and_a_made_up_one_does_not(compiler,
         assert not accepts(compiler, constraint, widget_block("listing_card", invented))
     # Grounding is per field: a value of another record of the turn is still a record's value.
     assert accepts(compiler, constraint, widget_block("listing_card", {**LISTING, "price": 489500}))
+
+
+def test_a_float_record_value_is_written_as_the_records_write_it(compiler, demo_specs):
+    """xgrammar writes an enum's 6.0 as `6`; records and training data write `6.0`."""
+    quote = {"price": 200000, "down_payment": 25000, "rate_percent": 6.0, "term_years": 30,
+             "monthly_payment": 1164}  # fmt: skip
+    constraint = widget_constraint(demo_specs, {"mortgage_quote": quote})
+    assert accepts(compiler, constraint, widget_block("mortgage_estimate", quote))
+    for other in (6.5, 30.0):
+        wrong = {**quote, "rate_percent": other}
+        assert not accepts(compiler, constraint, widget_block("mortgage_estimate", wrong))
 
 
 def test_widgets_whose_records_are_missing_cannot_be_opened(compiler, demo_specs):
