@@ -27,6 +27,24 @@ def demo_specs() -> list[WidgetSpec]:
 
 
 @pytest.fixture(scope="session")
+def listing_only() -> list[WidgetSpec]:
+    """A registry of one widget whose one required field is grounded."""
+    return [
+        WidgetSpec(
+            name="listing_card",
+            title="",
+            description="",
+            json_schema={
+                "type": "object",
+                "required": ["mls_id"],
+                "properties": {"mls_id": {"type": "string"}},
+            },
+            grounded_fields=("mls_id",),
+        )
+    ]
+
+
+@pytest.fixture(scope="session")
 def demo_validators(demo_specs):
     return {spec.name: validator_for(spec.json_schema) for spec in demo_specs}
 

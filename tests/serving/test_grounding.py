@@ -139,20 +139,9 @@ def test_widgets_whose_records_are_missing_cannot_be_opened(compiler, demo_specs
     assert tag_names(widget_constraint(demo_specs, {})) == ["action_request"]
 
 
-def test_a_turn_where_no_widget_can_be_written_keeps_prose_free_of_the_trigger(compiler):
-    listing_only = [
-        WidgetSpec(
-            name="listing_card",
-            title="",
-            description="",
-            json_schema={
-                "type": "object",
-                "required": ["mls_id"],
-                "properties": {"mls_id": {"type": "string"}},
-            },
-            grounded_fields=("mls_id",),
-        )
-    ]
+def test_a_turn_where_no_widget_can_be_written_keeps_prose_free_of_the_trigger(
+    compiler, listing_only
+):
     constraint = widget_constraint(listing_only, {})
     assert json.loads(constraint.structural_tag)["format"] == {
         "type": "any_text",

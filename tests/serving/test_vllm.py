@@ -30,7 +30,7 @@ from serving.backend import (
     complete,
 )
 from serving.constraints import widget_constraint
-from serving.prompts import WidgetSpec, build_messages
+from serving.prompts import build_messages
 from serving.vllm import VLLMBackend, chat_request, constraint_after
 from serving.vllm_server import (
     RunningServer,
@@ -183,20 +183,7 @@ def test_a_prefix_after_a_closed_widget_is_prose_again(constraint):
     assert constraint_after(constraint, prefix) == json.loads(constraint.structural_tag)
 
 
-def test_a_turn_with_no_widget_to_write_continues_prose_and_refuses_the_trigger():
-    listing_only = [
-        WidgetSpec(
-            name="listing_card",
-            title="",
-            description="",
-            json_schema={
-                "type": "object",
-                "required": ["mls_id"],
-                "properties": {"mls_id": {"type": "string"}},
-            },
-            grounded_fields=("mls_id",),
-        )
-    ]
+def test_a_turn_with_no_widget_to_write_continues_prose_and_refuses_the_trigger(listing_only):
     grammar = widget_constraint(listing_only, {"listings": []})
     assert constraint_after(grammar, "No listing fits. ") == json.loads(grammar.structural_tag)
     for prefix, why in (
