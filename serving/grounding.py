@@ -103,7 +103,7 @@ def _one_of_values(schema: Any, candidates: Collection[Any]) -> dict | None:
     )
     allowed = [value for value in candidates if check.is_valid(value)]
     numbers = [v for v in allowed if isinstance(v, int | float) and not isinstance(v, bool)]
-    others = [v for v in allowed if v not in numbers or isinstance(v, bool)]
+    others = [v for v in allowed if not any(v is n for n in numbers)]
     # A number as a one-point range, not an enum: xgrammar writes an enum's 6.0 as `6` only,
     # while the records, the training data and the model write `6.0`.
     branches = [

@@ -29,7 +29,7 @@ class GroundedFieldsField(forms.CharField):
             help_text="Comma-separated property names, e.g. address, price, at any depth of the "
             "schema. Constrained decoding lets the model write, for each, only a value the "
             "turn's records hold under the same name. Leave out fields the model writes itself "
-            "(titles, summaries) and enum fields.",
+            "(titles, summaries); an enum field such as a status may be grounded.",
             **kwargs,
         )
 

@@ -33,7 +33,8 @@ class WidgetType(models.Model):
         blank=True,
         help_text="Property names (at any depth of the schema) whose values must be values the "
         "turn's CRM records hold under the same name; constrained decoding enforces it. "
-        "Leave out fields the model writes itself (titles, summaries) and enum/const fields.",
+        "Leave out fields the model writes itself (titles, summaries); an enum field such as "
+        "a status may be grounded.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

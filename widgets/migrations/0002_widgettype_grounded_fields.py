@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             field=models.JSONField(
                 blank=True,
                 default=list,
-                help_text="Property names (at any depth of the schema) whose values must be values the turn's CRM records hold under the same name; constrained decoding enforces it. Leave out fields the model writes itself (titles, summaries) and enum/const fields.",
+                help_text="Property names (at any depth of the schema) whose values must be values the turn's CRM records hold under the same name; constrained decoding enforces it. Leave out fields the model writes itself (titles, summaries); an enum field such as a status may be grounded.",
             ),
         ),
     ]
