@@ -154,6 +154,10 @@ def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
     if about_only and not context.keys() & {"mortgage_quote", "contacts"}:
         # Nobody on file for "who's the buyer on X?": the answer names X and shows its card.
         context["listings"] = [listing_record(x) for x in listings]
+    if ask.actions:
+        # The actions on offer this turn, under action_request's field name: the grammar
+        # grounds `action` in them, so a turn that asks for none cannot be given one.
+        context["action"] = list(ask.actions)
     return context
 
 

@@ -52,7 +52,8 @@ def shows_only(context: dict, listing: DemoListing) -> bool:
 
 
 def keys(context: dict) -> set[str]:
-    return set(context)
+    """The record kinds a context holds; the actions on offer are not records."""
+    return set(context) - {"action"}
 
 
 def round_to(value: float, step: int, *, up: bool) -> int:

@@ -113,7 +113,7 @@ def test_the_context_holds_what_the_answer_shows(crm):
         "listings",
         "contacts",
     }
-    assert set(retrieve_context(f"set {address} to pending")) == {"listings"}
+    assert set(retrieve_context(f"set {address} to pending")) == {"listings", "action"}
     nobody = Listing.objects.filter(buyers=None).first()
     context = retrieve_context(f"who are the buyers on {nobody.address}?")
     assert set(context) == {"listings"} and context["listings"][0]["mls_id"] == nobody.mls_id
@@ -176,3 +176,26 @@ def test_ordinal_follow_up_picks_the_card_shown_in_that_place(crm):
         "what would the payment be on the last one with 10% down?", history=(earlier,)
     )
     assert last["mortgage_quote"]["price"] == shown[-1].price
+
+
+@pytest.mark.parametrize(
+    ("question", "actions"),
+    [
+        ("book the earliest showing at 566 Juniper Dr", ("book_showing",)),
+        ("shoot the 566 Juniper Dr buyers an email re the appraisal", ("send_email",)),
+        ("put order the yard sign on my to-do list", ("create_task",)),
+        ("566 Juniper Dr went pending, please update the listing", ("update_listing_status",)),
+        ("can you mark 566 Juniper Dr sold?", ("update_listing_status",)),
+        ("what can you do?", ()),
+        ("my buyers need a lender. who do we have?", ()),
+        ("anything 3 bed in Austin under 500k?", ()),
+    ],
+)
+def test_the_actions_a_question_asks_for_are_read_from_its_words(question, actions):
+    assert read_question(question, cities=["Austin"], people=[]).actions == actions
+
+
+@pytest.mark.django_db
+def test_the_context_offers_only_the_actions_asked_for(crm):
+    assert retrieve_context("remind me to order the appraisal") == {"action": ["create_task"]}
+    assert retrieve_context("what can you do?") == {}

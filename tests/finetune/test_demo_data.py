@@ -246,6 +246,7 @@ SHOWN_AS = {
     "subject": lambda v: [],
     "mortgage_quote": lambda v: ["mortgage_estimate"],
     "contacts": lambda v: ["contact_card"] * len(v),
+    "action": lambda v: [],  # the actions on offer; the user's words decide whether one runs
 }
 
 

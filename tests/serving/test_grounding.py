@@ -18,6 +18,10 @@ LISTING = {"mls_id": "TX-10492", "address": "12 Oak St", "city": "Austin", "pric
            "beds": 3, "baths": 2.5, "sqft": 1640, "status": "active"}  # fmt: skip
 OTHER = {**LISTING, "mls_id": "TX-11873", "address": "4708 Ramsey Ave", "price": 489500}
 LENDER = {"name": "Aisha Okafor", "role": "lender", "phone": "+1 (611) 555-0194"}
+TASK = {"action": "create_task", "summary": "Create a task: Order the appraisal",
+        "params": {"title": "Order the appraisal"}}  # fmt: skip
+EMAIL = {"action": "send_email", "summary": "Email Aisha Okafor about the appraisal",
+         "params": {"to": ["aisha@example.com"], "subject": "Appraisal"}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +139,12 @@ def test_widgets_whose_records_are_missing_cannot_be_opened(compiler, demo_specs
     assert accepts(compiler, lenders, f"Try {widget_block('contact_card', LENDER)}")
     assert not accepts(compiler, lenders, widget_block("listing_card", LISTING))
     assert not accepts(compiler, lenders, widget_block("contact_card", {**LENDER, "name": "Bo"}))
-    # No records at all: only what needs none (the demo's action_request) is left.
-    assert tag_names(widget_constraint(demo_specs, {})) == ["action_request"]
+    # A task on offer and no records: only the action is left; nothing on offer, nothing.
+    task = widget_constraint(demo_specs, {"action": ["create_task"]})
+    assert tag_names(task) == ["action_request"]
+    assert accepts(compiler, task, widget_block("action_request", TASK))
+    assert not accepts(compiler, task, widget_block("action_request", EMAIL))
+    assert tag_names(widget_constraint(demo_specs, {})) == []
 
 
 def test_a_turn_where_no_widget_can_be_written_keeps_prose_free_of_the_trigger(

@@ -77,7 +77,7 @@ def test_every_demo_widget_grounding_fits_its_schema():
         assert d.grounded_fields == grounding[d.name]
         checked = validate_grounded_fields(d.grounded_fields, json_schema=d.json_schema)
         assert checked == d.grounded_fields
-        assert d.grounded_fields or d.name == "action_request"
+        assert d.grounded_fields
 
 
 @pytest.mark.django_db
