@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from finetune.models import Adapter, EvalRun, Promotion
-from serving.backend import BASE_MODEL, AdapterError, BackendError, get_backend
+from serving.backend import BASE_MODEL, BackendError, get_backend, load_adapter_once
 
 # Validity and field accuracy counted over what the reference asks for. The spec's own
 # `validity` and `field_accuracy` count only what the model emitted, so a model that emits
@@ -53,12 +53,7 @@ def adapter_ensure_loaded(name: str) -> None:
     adapter = Adapter.objects.filter(name=name).first()
     if adapter is None:
         return  # not ours: the backend will say it does not know the model
-    try:
-        backend.load_adapter(adapter.name, adapter.path)
-    except AdapterError:
-        # Another process may have loaded it into the same vLLM server a moment ago.
-        if not any(m.name == name for m in backend.models()):
-            raise
+    load_adapter_once(backend, adapter.name, adapter.path)
 
 
 # ---------------------------------------------------------------- the promotion gate

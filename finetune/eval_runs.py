@@ -24,6 +24,7 @@ from serving.backend import (
     Backend,
     BackendError,
     get_backend,
+    load_adapter_once,
     registered_backends,
 )
 from serving.registry_specs import active_widget_specs, grounded_fields
@@ -281,7 +282,7 @@ def eval_run_execute(
             ):
                 if run.adapter is None and not run.adapter_path:
                     return _fail(run_id, f"the adapter {run.model_name} no longer exists")
-                backend.load_adapter(run.model_name, run.adapter_path or run.adapter.path)
+                load_adapter_once(backend, run.model_name, run.adapter_path or run.adapter.path)
             summary, scores = evaluate_rows(
                 chosen,
                 backend=backend,

@@ -235,6 +235,21 @@ class BackendSettings:
     torch_threads: int | None = None
 
 
+def load_adapter_once(backend: Backend, name: str, path: str | Path) -> None:
+    """Load adapter `name` from `path` unless `backend` already serves it.
+
+    Two processes sharing one vLLM server (two evaluations, a chat and an evaluation) may
+    both find it missing and both load it: the second load fails, and that is no error.
+    """
+    if any(m.name == name for m in backend.models()):
+        return
+    try:
+        backend.load_adapter(name, path)
+    except AdapterError:
+        if not any(m.name == name for m in backend.models()):
+            raise
+
+
 def register_backend(name: str, target: str) -> None:
     """Make `WEFT_BACKEND = name` pick the class at `target` ("package.module:Class")."""
     if ":" not in target:

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from serving import backend as backend_module
 from serving.backend import (
+    AdapterError,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
@@ -16,6 +17,7 @@ from serving.backend import (
     Completion,
     Sampling,
     get_backend,
+    load_adapter_once,
     register_backend,
     registered_backends,
 )
@@ -126,3 +128,31 @@ def test_picking_the_local_backend_loads_no_model_stack():
         "heavy = {'torch', 'transformers', 'xgrammar', 'peft'} & set(sys.modules); "
         "assert not heavy, heavy"
     )
+
+
+class _RacedBackend(ScriptedBackend):
+    """Another process loads the adapter between this one's check and its load."""
+
+    def __init__(self, *, loaded_by_other: bool) -> None:
+        super().__init__()
+        self.loaded_by_other = loaded_by_other
+        self.loads = 0
+
+    def load_adapter(self, name, path):
+        self.loads += 1
+        if self.loaded_by_other:
+            super().load_adapter(name, path)
+        raise AdapterError(f"The lora adapter {name!r} has already been loaded.")
+
+
+def test_load_adapter_once_loads_once_and_tolerates_a_concurrent_load_only():
+    plain = ScriptedBackend()
+    load_adapter_once(plain, "demo-v1", "/adapters/demo")
+    load_adapter_once(plain, "demo-v1", "/adapters/other")  # already served: nothing to do
+    assert [(m.name, m.path) for m in plain.models()][1:] == [("demo-v1", "/adapters/demo")]
+    raced = _RacedBackend(loaded_by_other=True)
+    load_adapter_once(raced, "demo-v1", "/adapters/demo")
+    assert raced.loads == 1 and "demo-v1" in [m.name for m in raced.models()]
+    failed = _RacedBackend(loaded_by_other=False)
+    with pytest.raises(AdapterError, match="already been loaded"):
+        load_adapter_once(failed, "demo-v1", "/adapters/demo")
