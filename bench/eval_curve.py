@@ -12,7 +12,7 @@
    free decoding: the base model with the widget manual (the curve's 0),
    then every adapter with the short prompt it was trained with (`--concurrency` rows at
    once, 4 by default).
-4. Scores with finetune.evaluate (shared/spec/datasets.md), prints the Markdown table and
+4. Scores with finetune.evaluation (shared/spec/datasets.md), prints the Markdown table and
    writes bench/results/eval_curve.json and bench/results/eval_curve.svg.
 
 The headline table (base and adapter, free and constrained) is the app's own comparison:
@@ -71,7 +71,7 @@ def model_dir() -> Path:
 
 def finished_tune(adapter_dir: Path) -> dict | None:
     """A finished tune's path and metrics; minutes are its optimiser steps' time."""
-    from finetune.train import TRAINING_RECORD
+    from finetune.training.run import TRAINING_RECORD
 
     record = Path(adapter_dir) / TRAINING_RECORD
     if not record.is_file():
@@ -82,8 +82,8 @@ def finished_tune(adapter_dir: Path) -> dict | None:
 
 def train(rows: list[dict], eval_rows: list[dict], out_dir: Path, specs, settings: dict) -> dict:
     """A tune on `rows`; one already finished in `out_dir` (an earlier run) is reused."""
-    from finetune.train import ADAPTER_FOLDER, run_training
-    from finetune.train_config import TrainConfig
+    from finetune.training.config import TrainConfig
+    from finetune.training.run import ADAPTER_FOLDER, run_training
 
     done = finished_tune(out_dir / ADAPTER_FOLDER)
     if done:
@@ -108,7 +108,8 @@ def train(rows: list[dict], eval_rows: list[dict], out_dir: Path, specs, setting
 def evaluate(
     backend, rows, specs, *, model: str, manual: bool, constrained: bool, concurrency: int
 ) -> dict:
-    from finetune.evaluate import EvalSettings, case_record, evaluate_rows
+    from finetune.evaluation.generation import EvalSettings, evaluate_rows
+    from finetune.evaluation.scoring import case_record
     from widgets.selectors import registry_validators
 
     started = time.monotonic()

@@ -34,7 +34,7 @@ SIZES = {"4 KB": 4 << 10, "16 KB": 16 << 10, "64 KB": 64 << 10, "1 MB": 1 << 20}
 QUICK_SIZES = ("4 KB", "16 KB")
 # Re-parsers slower than this per MB (measured at 64 KB) are skipped at 1 MB.
 SKIP_ABOVE_S = 60.0
-SCHEMAS = Path(__file__).resolve().parents[1] / "demo" / "widgets"
+SCHEMAS = Path(__file__).resolve().parents[1] / "demo" / "spec" / "widgets"
 
 _WORDS = (
     "the a home near park quiet street kitchen renovated light schools commute budget "

@@ -79,7 +79,7 @@ class Row:
 
 
 def demo_specs() -> list[WidgetSpec]:
-    from widgets.demo_widgets import demo_widget_definitions  # needs django.setup()
+    from demo.widget_files import demo_widget_definitions  # needs django.setup()
 
     return [
         WidgetSpec(

@@ -6,7 +6,7 @@ Contenders, each in its own subprocess so its peak memory is its own (the proces
 high-water mark, resource.getrusage ru_maxrss: model, activations, allocator caches):
 - plain peft: fp32, each step one batch of padded rows through model(..., labels=...),
   the loss transformers computes, AdamW. What a first LoRA loop looks like.
-- Weft: finetune.train.run_training with its defaults (rows one at a time, no padding,
+- Weft: finetune.training.run.run_training with its defaults (rows one at a time, no padding,
   logits only where loss is taken, the prompt forward-only, bf16 where it measures faster).
 - Weft, full backward: the same with detach_prompt off (backward through the prompt too).
 - Weft fp32 / Weft bf16: bf16 forced off / on, to show what the automatic choice picked.
@@ -21,7 +21,7 @@ thread unless named. tokens/s counts real tokens (prompt + answer, no padding) o
 seconds spent in training steps (model loading excluded). Each contender's first-step loss
 is printed: all start from the same weights, so it shows what bf16 does to the numbers.
 
-The rows are the demo dataset (finetune.demo_data), generated from the demo CRM loaded into
+The rows are the demo dataset (demo.dataset.data), generated from the demo CRM loaded into
 a scratch database under a temporary WEFT_DATA_DIR; the real database is not touched.
 """
 
@@ -55,7 +55,7 @@ def demo_rows() -> list[dict]:
     django.setup()
     from django.core.management import call_command
 
-    from finetune.demo_data import generate_demo_conversations
+    from demo.dataset.data import generate_demo_conversations
 
     call_command("migrate", verbosity=0)
     call_command("load_demo", verbosity=0)
@@ -63,8 +63,8 @@ def demo_rows() -> list[dict]:
 
 
 def demo_specs():
+    from demo.widget_files import demo_widget_definitions
     from serving.prompts import WidgetSpec
-    from widgets.demo_widgets import demo_widget_definitions
 
     return [
         WidgetSpec(
@@ -89,7 +89,7 @@ def model_dir() -> Path:
 
 
 def prompt_lengths(rows, specs, tokenizer) -> dict:
-    from finetune.train_data import encode_row
+    from finetune.training.data import encode_row
 
     table = {}
     for manual in (False, True):
@@ -113,7 +113,7 @@ def run_plain(rows, specs, folder: Path, steps: int, batch_rows: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.train_data import IGNORE_INDEX, encode_row, step_plan
+    from finetune.training.data import IGNORE_INDEX, encode_row, step_plan
     from serving.model_files import base_model_dir
 
     base_folder = base_model_dir(folder)
@@ -149,8 +149,8 @@ def run_plain(rows, specs, folder: Path, steps: int, batch_rows: int) -> dict:
 
 
 def run_weft(rows, specs, folder: Path, steps: int, batch_rows: int, **overrides) -> dict:
-    from finetune.train import run_training
-    from finetune.train_config import TrainConfig
+    from finetune.training.config import TrainConfig
+    from finetune.training.run import run_training
 
     config = TrainConfig.from_dict(
         {
@@ -283,7 +283,7 @@ def main() -> None:
     # The demo tune runs with the defaults: one process per core (2 here).
     weft = results.get("Weft, 2 processes") or results.get("Weft")
     if weft:
-        from finetune.train_config import TrainConfig
+        from finetune.training.config import TrainConfig
 
         epochs = TrainConfig().epochs  # the demo tune's, not a copy that can drift
         short_total = lengths["short"]["total"] * len(train) / len(rows)

@@ -19,7 +19,6 @@ from django.utils import timezone
 from chat.models import Message
 from chat.selectors import turns_before
 from chat.services import reply_finish
-from finetune.adapters import adapter_ensure_loaded
 from serving.backend import (
     BASE_MODEL,
     BackendError,
@@ -32,7 +31,8 @@ from serving.backend import (
 from serving.constraints import widget_constraint
 from serving.prompts import build_messages
 from serving.registry_specs import active_widget_specs
-from widgets.markup import parse_markup
+from serving.served import ensure_loaded
+from widgets.markup import widget_segments
 from widgets.render import StreamRenderer, render_message
 from widgets.selectors import registry_at
 
@@ -66,8 +66,7 @@ def _blocks(raw: str, validators) -> list[dict]:
             "outcome": str(s.outcome),
             "errors": [{"pointer": e.pointer, "message": e.message} for e in s.errors],
         }
-        for s in parse_markup(raw, validators)
-        if s.kind == "widget"
+        for s in widget_segments(raw, validators)
     ]
 
 
@@ -112,7 +111,7 @@ def reply_events(reply_id: int, *, cancel: threading.Event) -> Iterator[dict]:
     error = ""
     started = last_save = time.monotonic()
     try:
-        adapter_ensure_loaded(reply.model_name or BASE_MODEL)  # after a restart, or another process
+        ensure_loaded(reply.model_name or BASE_MODEL)  # after a restart, or another process
         stream = backend.stream(
             messages,
             model=reply.model_name or BASE_MODEL,

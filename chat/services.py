@@ -4,10 +4,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat.models import ActionRun, Conversation, Correction, Feedback, Message
-from crm.retrieval import retrieve_context
-from crm.services import CrmActionError, crm_action_run
-from finetune.adapters import prompt_form_for, served_model
-from widgets.markup import Outcome, parse_markup
+from domains.calls import run_action, turn_context
+from domains.protocol import ActionRefused, DomainUnavailable
+from serving.served import prompt_form_for, served_model
+from widgets.markup import Outcome, widget_segments
 from widgets.selectors import active_registry, registry_at, version_numbers
 
 MAX_USER_MESSAGE = 4_000
@@ -26,11 +26,31 @@ def conversation_create(*, owner, title: str = "") -> Conversation:
     return Conversation.objects.create(owner=owner, title=title.strip()[:200])
 
 
-def _history_texts(conversation: Conversation) -> tuple[str, ...]:
-    return tuple(
-        conversation.messages.filter(is_current=True).exclude(status=Message.Status.FAILED)
-        .values_list("raw", flat=True)
-    )  # fmt: skip
+def _history_texts(conversation: Conversation, *, before: Message | None = None) -> tuple[str, ...]:
+    messages = conversation.messages.filter(is_current=True).exclude(status=Message.Status.FAILED)
+    if before is not None:
+        messages = messages.filter(pk__lt=before.pk)
+    return tuple(messages.values_list("raw", flat=True))
+
+
+def _reply_create(*, conversation: Conversation, question: str, history, model_name: str):
+    """A reply to `question`, streaming; or failed with the domain's message when its records
+    could not be had (nothing is generated from a turn without its records)."""
+    fields = {"status": Message.Status.STREAMING, "context": {}}
+    try:
+        fields["context"] = turn_context(
+            question=question, history=history, user=conversation.owner
+        )
+    except DomainUnavailable as exc:
+        fields.update(status=Message.Status.FAILED, error=str(exc))
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        model_name=model_name,
+        manual_prompt=prompt_form_for(model_name),
+        widget_versions=version_numbers(),
+        **fields,
+    )
 
 
 @transaction.atomic
@@ -42,11 +62,12 @@ def chat_message_create(
 ) -> tuple[Message, Message]:
     """The user's message and the assistant reply it starts (streaming, not generated yet).
 
-    The reply's context is retrieved now and stored, so the turn can be replayed exactly.
-    With no model named, the promoted adapter (or the base model) answers; an adapter gets
-    the prompt form it was trained with.
+    The reply's context comes from the domain now and is stored, so the turn can be replayed
+    exactly; when the domain fails, the reply is stored failed with its message and the
+    user's message is kept. With no model named, the promoted adapter (or the base model)
+    answers; an adapter gets the prompt form it was trained with.
     """
-    model_name = model_name or served_model()[0]
+    model_name = model_name or served_model().name
     text = (text or "").strip()
     if not text:
         raise ChatError("Write a message first.", field="text", code="empty")
@@ -56,14 +77,8 @@ def chat_message_create(
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, raw=text
     )
-    reply = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        context=retrieve_context(text, history=history),
-        model_name=model_name,
-        manual_prompt=prompt_form_for(model_name),
-        widget_versions=version_numbers(),
+    reply = _reply_create(
+        conversation=conversation, question=text, history=history, model_name=model_name
     )
     if not conversation.title:
         conversation.title = text[:80]
@@ -80,13 +95,25 @@ def chat_reply_regenerate(*, reply: Message, model_name: str | None = None) -> M
         raise ChatError("This reply is still being written; stop it first.")
     reply.is_current = False
     reply.save(update_fields=["is_current"])
+    model_name = model_name or reply.model_name
+    if reply.status == Message.Status.FAILED and reply.generation_started is None:
+        # Its records never came: ask the domain again rather than answer without them.
+        question = reply.conversation.messages.filter(
+            role=Message.Role.USER, pk__lt=reply.pk
+        ).last()
+        return _reply_create(
+            conversation=reply.conversation,
+            question=question.raw if question else "",
+            history=_history_texts(reply.conversation, before=question),
+            model_name=model_name,
+        )
     return Message.objects.create(
         conversation=reply.conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         context=reply.context,
-        model_name=model_name or reply.model_name,
-        manual_prompt=prompt_form_for(model_name or reply.model_name),
+        model_name=model_name,
+        manual_prompt=prompt_form_for(model_name),
         widget_versions=version_numbers(),
     )
 
@@ -105,9 +132,7 @@ def feedback_set(*, message: Message, rating: int, comment: str = "") -> Feedbac
 def correction_problems(raw: str) -> list[str]:
     """Why `raw` cannot stand as a corrected answer: every widget must be valid."""
     problems = []
-    for index, segment in enumerate(
-        s for s in parse_markup(raw, active_registry().validators) if s.kind == "widget"
-    ):
+    for index, segment in enumerate(widget_segments(raw, active_registry().validators)):
         if segment.outcome is not Outcome.VALID:
             where = f"widget {index + 1} ({segment.type})"
             details = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in segment.errors[:5])
@@ -131,10 +156,10 @@ def correction_create(*, message: Message, raw: str, author) -> Correction:
 
 
 def action_decide(*, message: Message, block_index: int, confirm: bool, user) -> ActionRun:
-    """Run (or cancel) the action_request card `block_index` of `message`, once."""
+    """Run (or cancel) the action card `block_index` of `message`, once, through the domain."""
     registry = registry_at(message.widget_versions)
-    blocks = [s for s in parse_markup(message.raw, registry.validators) if s.kind == "widget"]
-    if not 0 <= block_index < len(blocks) or blocks[block_index].type != "action_request":
+    blocks = widget_segments(message.raw, registry.validators)
+    if not 0 <= block_index < len(blocks) or not registry.is_action(blocks[block_index].type):
         raise ChatError("There is no action card at that place in the message.", code="not_found")
     block = blocks[block_index]
     if block.outcome is not Outcome.VALID:
@@ -146,12 +171,11 @@ def action_decide(*, message: Message, block_index: int, confirm: bool, user) ->
         status, outcome = ActionRun.Status.CANCELLED, "Cancelled; nothing was changed."
     else:
         try:
-            with transaction.atomic():
-                status, outcome = (
-                    ActionRun.Status.DONE,
-                    crm_action_run(action=action, params=params, user=user),
-                )
-        except CrmActionError as exc:
+            status, outcome = (
+                ActionRun.Status.DONE,
+                run_action(action=action, params=params, user=user),
+            )
+        except (ActionRefused, DomainUnavailable) as exc:
             status, outcome = ActionRun.Status.FAILED, str(exc)
     try:
         return ActionRun.objects.create(

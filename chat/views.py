@@ -6,8 +6,8 @@ from django.views.decorators.http import require_POST
 
 from chat.models import Conversation, Message
 from chat.services import conversation_create
-from finetune.adapters import served_model
 from serving.backend import BASE_MODEL, BackendError, get_backend
+from serving.served import served_model
 from widgets.render import render_message
 from widgets.selectors import registry_at
 
@@ -15,7 +15,7 @@ from widgets.selectors import registry_at
 def model_choices() -> tuple[list[str], str, str]:
     """Models the selector offers (base, the promoted adapter, loaded adapters), the default,
     and a note when the backend cannot be reached."""
-    default = served_model()[0]
+    default = served_model().name
     names = [BASE_MODEL, default]
     note = ""
     try:

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from finetune.models import Adapter, EvalRun, Promotion
-from serving.backend import BASE_MODEL, BackendError, get_backend, load_adapter_once
+from serving.backend import BASE_MODEL, BackendError
+from serving.served import ServedModel, ensure_loaded, served_model
 
 # Validity and field accuracy counted over what the reference asks for. The spec's own
 # `validity` and `field_accuracy` count only what the model emitted, so a model that emits
@@ -31,29 +32,20 @@ def promoted_adapter() -> Adapter | None:
     return latest.adapter if latest else None
 
 
-def served_model() -> tuple[str, bool]:
-    """What the chat uses by default: (model name, whether its prompt carries the manual)."""
-    adapter = promoted_adapter()
-    return (adapter.name, adapter.manual_prompt) if adapter else (BASE_MODEL, True)
-
-
-def prompt_form_for(model_name: str) -> bool:
-    """An adapter is served the prompt form it was trained with; the base model the manual."""
-    adapter = Adapter.objects.filter(name=model_name).first()
-    return adapter.manual_prompt if adapter else True
-
-
-def adapter_ensure_loaded(name: str) -> None:
-    """Load a registered adapter into this process's backend if it is not there yet."""
-    if name == BASE_MODEL:
-        return
-    backend = get_backend()
-    if any(m.name == name for m in backend.models()):
-        return
-    adapter = Adapter.objects.filter(name=name).first()
+def _served(adapter: Adapter | None) -> ServedModel | None:
     if adapter is None:
-        return  # not ours: the backend will say it does not know the model
-    load_adapter_once(backend, adapter.name, adapter.path)
+        return None
+    return ServedModel(name=adapter.name, manual_prompt=adapter.manual_prompt, path=adapter.path)
+
+
+class AdapterCatalogue:
+    """serving.served's catalogue: registered adapters, and the promoted one."""
+
+    def promoted(self) -> ServedModel | None:
+        return _served(promoted_adapter())
+
+    def named(self, name: str) -> ServedModel | None:
+        return _served(Adapter.objects.filter(name=name).first())
 
 
 # ---------------------------------------------------------------- the promotion gate
@@ -105,7 +97,7 @@ def promotion_gate(*, adapter: Adapter | None) -> GateVerdict:
     over the widgets the reference asks for.
     """
     constrained = settings.WEFT_CHAT_CONSTRAINED
-    served, served_manual = served_model()
+    served, served_manual = served_model().name, served_model().manual_prompt
     name, manual = (adapter.name, adapter.manual_prompt) if adapter else (BASE_MODEL, True)
     if name == served:
         return GateVerdict(passed=True, message=f"{name} is what the chat serves already.")
@@ -166,7 +158,7 @@ def promotion_gate(*, adapter: Adapter | None) -> GateVerdict:
 def _serve(*, adapter: Adapter | None, user, reason: str, **gate) -> Promotion:
     if adapter is not None:
         try:
-            adapter_ensure_loaded(adapter.name)
+            ensure_loaded(adapter.name)
         except BackendError as exc:
             raise PromotionRefused(f"{adapter.name} could not be loaded: {exc.message}") from exc
     return Promotion.objects.create(adapter=adapter, promoted_by=user, reason=reason, **gate)

@@ -16,8 +16,9 @@ from finetune.datasets import (
     dataset_export,
     dataset_import,
 )
-from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_start
+from finetune.jobs import finetune_job_cancel, finetune_job_start
 from finetune.models import Adapter, Dataset, FinetuneJob
+from finetune.rejected import RequestRejected
 from finetune.serializers import (
     AdapterSerializer,
     DatasetBuildSerializer,
@@ -120,7 +121,7 @@ class JobListApi(StaffApi):
         serializer.is_valid(raise_exception=True)
         try:
             job = finetune_job_start(author=request.user, **serializer.validated_data)
-        except JobRejected as exc:
+        except RequestRejected as exc:
             raise ValidationError({"config": exc.problems}) from exc
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 

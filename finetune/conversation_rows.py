@@ -4,14 +4,14 @@ from datetime import datetime
 
 from chat.models import Correction, Message
 from chat.selectors import turns_before
-from widgets.markup import parse_markup
+from widgets.markup import widget_segments
 from widgets.selectors import registry_validators
 
 FEEDBACK_CHOICES = ("up", "corrected", "any")  # any = thumbs-up answers and corrections
 
 
 def _widget_types(text: str, validators) -> set[str]:
-    return {s.type for s in parse_markup(text, validators) if s.kind == "widget"}
+    return {s.type for s in widget_segments(text, validators)}
 
 
 def conversation_rows(

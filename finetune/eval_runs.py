@@ -1,6 +1,6 @@
 """Evaluation runs: create one (its dataset is frozen), execute it, queue a comparison.
 
-The harness itself is finetune.evaluate (no Django); this module maps it onto EvalRun rows.
+The harness itself is finetune.evaluation (no Django); this module maps it onto EvalRun rows.
 The Celery task `weft.evaluate` and `manage.py evaluate` both execute runs through
 `eval_run_execute`, so a number on the comparison page and one printed by the command come
 from the same code.
@@ -17,8 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finetune.datasets import dataset_freeze, dataset_rows
-from finetune.evaluate import EvalSettings, case_record, evaluate_rows
+from finetune.evaluation.generation import EvalSettings, evaluate_rows
+from finetune.evaluation.scoring import case_record
 from finetune.models import Adapter, Dataset, EvalRun
+from finetune.rejected import RequestRejected
 from serving.backend import (
     BASE_MODEL,
     Backend,
@@ -34,14 +36,6 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "eval", "all")
 VLLM_CONCURRENCY = 8  # vLLM batches concurrent requests: several times one stream's throughput
 PROGRESS_EVERY_S = 0.5  # progress rows are written at most this often (plus the last case)
-
-
-class EvalRejected(Exception):
-    """An evaluation that cannot start: `problems` names each bad input."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 # ---------------------------------------------------------------- the four configurations
@@ -116,7 +110,7 @@ def eval_run_create(
         if not dataset.rows.filter(split=split).exists():
             problems.append(f"dataset: {dataset} has no {split} rows")
     if problems:
-        raise EvalRejected(problems)
+        raise RequestRejected(problems)
     if manual_prompt is None:
         manual_prompt = adapter.manual_prompt if adapter is not None else True
     with transaction.atomic():

@@ -1,6 +1,6 @@
 """Fine-tuning jobs: start, run (from the Celery task), cancel, recover after a worker died.
 
-The training itself is finetune.train (no Django); this module maps its progress onto the
+The training itself is finetune.training.run (no Django); this module maps its progress onto the
 job row. A job's work dir holds its checkpoints, so a job that runs again after its worker
 died resumes where the last checkpoint left it.
 """
@@ -19,18 +19,11 @@ from django.utils import timezone
 
 from finetune.datasets import dataset_freeze, dataset_rows
 from finetune.models import Adapter, Dataset, FinetuneJob
+from finetune.rejected import RequestRejected
 from serving.registry_specs import active_widget_specs
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0  # progress rows are written at most this often (plus the last step)
-
-
-class JobRejected(Exception):
-    """A job that cannot start: `problems` names each bad field or input."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def jobs_dir() -> Path:
@@ -40,7 +33,7 @@ def jobs_dir() -> Path:
 def finetune_job_start(
     *, dataset: Dataset, name: str, config: dict | None = None, author=None, enqueue: bool = True
 ) -> FinetuneJob:
-    from finetune.train_config import TrainConfig, TrainConfigError
+    from finetune.training.config import TrainConfig, TrainConfigError
 
     problems = []
     if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 60:
@@ -54,7 +47,7 @@ def finetune_job_start(
     if not dataset.rows.filter(split="train").exists():
         problems.append(f"dataset: {dataset} has no training rows")
     if problems:
-        raise JobRejected(problems)
+        raise RequestRejected(problems)
     with transaction.atomic():
         dataset_freeze(dataset=dataset)
         job = FinetuneJob.objects.create(
@@ -113,8 +106,8 @@ def _adapter_name(job: FinetuneJob) -> str:
 
 def finetune_job_run(*, job_id: int) -> FinetuneJob:
     """Train (or resume) job `job_id`; what the Celery task calls."""
-    from finetune.train import TrainCancelled, run_training
-    from finetune.train_config import TrainConfig
+    from finetune.training.config import TrainConfig
+    from finetune.training.run import TrainCancelled, run_training
 
     job = FinetuneJob.objects.select_related("dataset").get(pk=job_id)
     if job.done:

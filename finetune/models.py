@@ -143,7 +143,7 @@ class EvalRun(models.Model):
         max_length=400, blank=True, help_text="An adapter folder that is not registered here."
     )
     backend = models.CharField(max_length=40, help_text="local or vllm (scripted in tests).")
-    # Decoding settings, as finetune.evaluate.EvalSettings takes them.
+    # Decoding settings, as finetune.evaluation.generation.EvalSettings takes them.
     manual_prompt = models.BooleanField(help_text="The prompt carried the widget manual.")
     constrained = models.BooleanField()
     max_tokens = models.PositiveIntegerField()
@@ -166,7 +166,7 @@ class EvalRun(models.Model):
     )
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
-    summary = OrderedJSONField(default=dict, help_text="finetune.evaluate.summarise()")
+    summary = OrderedJSONField(default=dict, help_text="finetune.evaluation.scoring.summarise()")
     cases = OrderedJSONField(default=list, help_text="Every scored case (case_record).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

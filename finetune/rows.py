@@ -7,9 +7,10 @@ evaluation.
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 
-from widgets.markup import Outcome, PayloadValidator, parse_markup
+from widgets.markup import Outcome, PayloadValidator, widget_segments
 
 ROLES = ("system", "user", "assistant")
 EVAL_PERCENT = 15  # share of rows held out for evaluation, chosen by a hash of the row id
@@ -42,8 +43,7 @@ def row_problems(line, validators: Mapping[str, PayloadValidator]) -> list[str]:
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        blocks = [s for s in parse_markup(message["content"], validators) if s.kind == "widget"]
-        for n, block in enumerate(blocks):
+        for n, block in enumerate(widget_segments(message["content"], validators)):
             if block.outcome is not Outcome.VALID:
                 errors = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in block.errors[:3])
                 problems.append(
@@ -74,3 +74,42 @@ def fingerprint(line: dict) -> str:
     """Equal for near-exact duplicates: case, spacing and punctuation do not count."""
     text = "\x1f".join(f"{m['role']}:{m['content']}" for m in line["messages"])
     return hashlib.sha256(_NOISE.sub(" ", text.lower()).strip().encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ what a set of rows holds
+
+
+def reply_widget_types(row: dict) -> list[str]:
+    return [block.type for block in widget_segments(row["messages"][-1]["content"], {})]
+
+
+def eval_split_gaps(rows: list[dict]) -> list[str]:
+    """Widget types the rows show that no eval row shows."""
+    shown = {t for row in rows for t in reply_widget_types(row)}
+    in_eval = {
+        t
+        for row in rows
+        if row.get("meta", {}).get("split") == "eval"
+        for t in reply_widget_types(row)
+    }
+    return sorted(shown - in_eval)
+
+
+def rows_summary(rows: list[dict]) -> dict:
+    """What the dataset holds: rows per kind, split and widget type, and reply shapes."""
+    types = [reply_widget_types(row) for row in rows]
+    return {
+        "rows": len(rows),
+        "kind": dict(
+            sorted(Counter(r.get("meta", {}).get("kind", "unknown") for r in rows).items())
+        ),
+        "split": dict(
+            sorted(Counter(r.get("meta", {}).get("split", "unknown") for r in rows).items())
+        ),
+        "widget_rows": dict(sorted(Counter(t for ts in types for t in set(ts)).items())),
+        "widget_blocks": dict(sorted(Counter(t for ts in types for t in ts).items())),
+        "several_widget_types": sum(len(set(ts)) >= 2 for ts in types),
+        "several_blocks": sum(len(ts) >= 2 for ts in types),
+        "prose_only": sum(not ts for ts in types),
+        "two_turn": sum(len(r["messages"]) > 2 for r in rows),
+    }

@@ -23,10 +23,11 @@ from finetune.adapters import (
     promotion_gate,
 )
 from finetune.datasets import DatasetRejected, dataset_build_from_conversations, dataset_import
-from finetune.eval_chart import bar_chart_svg
-from finetune.eval_runs import EvalRejected, eval_run_cancel, eval_runs_queue_comparison
-from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_start
+from finetune.eval_runs import eval_run_cancel, eval_runs_queue_comparison
+from finetune.evaluation.chart import bar_chart_svg
+from finetune.jobs import finetune_job_cancel, finetune_job_start
 from finetune.models import Adapter, Dataset, EvalRun, FinetuneJob, Promotion
+from finetune.rejected import RequestRejected
 from serving.registry_specs import active_widget_specs
 
 
@@ -93,7 +94,7 @@ def dataset_upload(request):
 
 @staff_member_required
 def dataset_page(request, pk):
-    from finetune.train_config import TrainConfig
+    from finetune.training.config import TrainConfig
 
     dataset = get_object_or_404(Dataset, pk=pk)
     defaults = TrainConfig().as_dict()
@@ -114,7 +115,7 @@ def dataset_page(request, pk):
                 config=config,
                 author=request.user,
             )
-        except JobRejected as exc:
+        except RequestRejected as exc:
             for problem in exc.problems:
                 messages.error(request, problem)
         else:
@@ -137,7 +138,7 @@ def _tokenizer():
 
 
 def preflight_row(line: dict, *, manual: bool) -> list[tuple[str, bool]]:
-    from finetune.train_data import preflight
+    from finetune.training.data import preflight
 
     return preflight(line, widgets=active_widget_specs(), tokenizer=_tokenizer(), manual=manual)
 
@@ -285,7 +286,7 @@ def evals_queue(request):
         runs = eval_runs_queue_comparison(
             dataset=dataset, adapter=adapter, backend=settings.WEFT_BACKEND, user=request.user
         )
-    except EvalRejected as exc:
+    except RequestRejected as exc:
         for problem in exc.problems:
             messages.error(request, problem)
     else:

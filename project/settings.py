@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from domains.loading import DEFAULT_DOMAIN, DomainConfigError, domain_apps
 from project.broker import announce_fallback, choose_broker
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -64,10 +65,30 @@ INSTALLED_APPS = [
     "project",
     "widgets",
     "serving",
-    "crm",
+    "domains",
     "chat",
     "finetune",
 ]
+
+# The product Weft runs inside (domains/protocol.py): its records, actions and widgets. Its
+# own Django apps (models, migrations, commands) are installed only while it is selected.
+WEFT_DOMAIN = os.environ.get("WEFT_DOMAIN", DEFAULT_DOMAIN)
+try:
+    INSTALLED_APPS += domain_apps(WEFT_DOMAIN)
+except DomainConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+# A turn's records are stored with its reply; a larger context is refused with a message.
+WEFT_DOMAIN_MAX_CONTEXT_BYTES = int(os.environ.get("WEFT_DOMAIN_MAX_CONTEXT_BYTES", "262144"))
+# The built-in HTTP domain (WEFT_DOMAIN=domains.http:domain; docs/http-domain.md).
+WEFT_HTTP_DOMAIN_NAME = os.environ.get("WEFT_HTTP_DOMAIN_NAME", "host")
+WEFT_HTTP_DOMAIN_CONTEXT_URL = os.environ.get("WEFT_HTTP_DOMAIN_CONTEXT_URL", "")
+WEFT_HTTP_DOMAIN_ACTION_URL = os.environ.get("WEFT_HTTP_DOMAIN_ACTION_URL", "")
+WEFT_HTTP_DOMAIN_SECRET = os.environ.get("WEFT_HTTP_DOMAIN_SECRET", "")
+WEFT_HTTP_DOMAIN_WIDGETS_DIR = os.environ.get("WEFT_HTTP_DOMAIN_WIDGETS_DIR", "")
+WEFT_HTTP_DOMAIN_TIMEOUT_S = float(os.environ.get("WEFT_HTTP_DOMAIN_TIMEOUT_S", "5"))
+WEFT_HTTP_DOMAIN_MAX_CONTEXT_BYTES = int(
+    os.environ.get("WEFT_HTTP_DOMAIN_MAX_CONTEXT_BYTES", "262144")
+)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -11,7 +11,11 @@ HOST="${WEFT_HOST:-127.0.0.1}" PORT="${WEFT_PORT:-8000}"
 ensure_redis || echo "weft: no Redis here; background jobs use the embedded SQLite broker"
 
 .venv/bin/python manage.py migrate --noinput
-.venv/bin/python manage.py load_demo
+if [ -z "${WEFT_DOMAIN:-}" ] || [ "$WEFT_DOMAIN" = "demo.domain:DEMO" ]; then
+  .venv/bin/python manage.py load_demo    # the demo: its widgets, CRM, staff user and dataset
+else
+  .venv/bin/python manage.py load_domain  # your domain: its widgets and demo records
+fi
 .venv/bin/python manage.py prepare_model  # once: the GGUF weights to a safetensors copy (~30 s)
 .venv/bin/python manage.py collectstatic --noinput -v 0
 
@@ -19,5 +23,5 @@ ensure_redis || echo "weft: no Redis here; background jobs use the embedded SQLi
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 
-echo "weft: serving at http://$HOST:$PORT/ (log in as demo / demo, printed by load_demo above)"
+echo "weft: serving at http://$HOST:$PORT/ (the demo's login is demo / demo; create your own with manage.py createsuperuser)"
 .venv/bin/uvicorn project.asgi:application --host "$HOST" --port "$PORT"

@@ -9,15 +9,19 @@ validator is not narrowed: a grounded payload is always a valid one, and a free-
 reply is still judged by the schema alone (and by evaluation's `hallucinated_values`).
 
 Where the context holds no value for a grounded field:
-- an optional property is dropped (the model writes the payload without it);
+- an optional property is dropped (the model writes the payload without it), unless its
+  object takes other keys (`additionalProperties`), which would let it back in: then it
+  counts as required;
 - a required property makes its object impossible: an `anyOf`/`oneOf` branch that needs it
   is dropped, an array whose `minItems` needs such items is impossible, and so up to the
   payload itself, whose widget then cannot be opened at all. A listing card, when the turn
   retrieved no listing, is not in the grammar.
 
-Values are filtered through the field's own schema first, so a record the schema refuses
-(a phone in another format) cannot be written either. Properties reached only through `$ref`
-are not narrowed.
+Values are filtered through the field's own schema first (its `$ref`s resolved against the
+whole schema), so a record the schema refuses (a phone in another format) cannot be written
+either. Which places of a schema are narrowed, and how an impossible one propagates, is
+widgets.grounding's (`narrow_grounded`): the registry refuses a grounded field at any other
+place, so every field it accepts is narrowed here.
 """
 
 import json
@@ -25,6 +29,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from widgets.grounding import narrow_grounded
 
 
 def context_values(context: Any) -> dict[str, list[Any]]:
@@ -59,48 +65,17 @@ def grounded_schema(
     """
     if not isinstance(schema, Mapping):
         return schema
-    out = dict(schema)
-    if isinstance(out.get("properties"), Mapping):
-        required = set(out.get("required") or ())
-        properties = {}
-        for name, sub in out["properties"].items():
-            narrowed = (
-                _one_of_values(sub, values.get(name, ()))
-                if name in fields
-                else grounded_schema(sub, fields, values)
-            )
-            if narrowed is not None:
-                properties[name] = narrowed
-            elif name in required:
-                return None
-        out["properties"] = properties
-    if isinstance(out.get("items"), Mapping):
-        items = grounded_schema(out["items"], fields, values)
-        if items is None:
-            if out.get("minItems", 0) > 0:
-                return None
-            items, out["maxItems"] = {}, 0
-        out["items"] = items
-    for keyword in ("anyOf", "oneOf"):
-        if isinstance(out.get(keyword), list):
-            branches = [grounded_schema(b, fields, values) for b in out[keyword]]
-            branches = [b for b in branches if b is not None]
-            if not branches:
-                return None
-            out[keyword] = branches
-    if isinstance(out.get("allOf"), list):
-        parts = [grounded_schema(p, fields, values) for p in out["allOf"]]
-        if any(p is None for p in parts):
-            return None
-        out["allOf"] = parts
-    return out
+    # Built on the whole schema, so a field's `$ref` resolves (evolve keeps the resolver).
+    whole = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def narrow_field(name: str, field_schema: Any) -> dict | None:
+        own = field_schema if isinstance(field_schema, Mapping | bool) else {}
+        return _one_of_values(whole.evolve(schema=own), values.get(name, ()))
+
+    return narrow_grounded(schema, fields, narrow_field)
 
 
-def _one_of_values(schema: Any, candidates: Collection[Any]) -> dict | None:
-    check = Draft202012Validator(
-        schema if isinstance(schema, Mapping | bool) else {},
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
+def _one_of_values(check: Draft202012Validator, candidates: Collection[Any]) -> dict | None:
     allowed = [value for value in candidates if check.is_valid(value)]
     numbers = [v for v in allowed if isinstance(v, int | float) and not isinstance(v, bool)]
     others = [v for v in allowed if not any(v is n for n in numbers)]

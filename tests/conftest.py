@@ -35,7 +35,7 @@ def user_api(plain_user):
 
 @pytest.fixture
 def demo_registry(db):
-    from widgets.demo_widgets import demo_widgets_load
+    from demo.widget_files import demo_widgets_load
 
     demo_widgets_load()
 

@@ -73,9 +73,10 @@ class WidgetTypeAdmin(admin.ModelAdmin):
                 "json_schema",
                 "card_template",
                 "examples",
+                "is_action",
                 "grounded_fields",
             ]
-        return ["name", "title", "description", "enabled", "grounded_fields"]
+        return ["name", "title", "description", "enabled", "is_action", "grounded_fields"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["name"] if obj else []
@@ -88,6 +89,7 @@ class WidgetTypeAdmin(admin.ModelAdmin):
                 title=data["title"],
                 description=data["description"],
                 enabled=data["enabled"],
+                is_action=data["is_action"],
                 grounded_fields=data["grounded_fields"],
             )
             return

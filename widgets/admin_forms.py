@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from widgets.actions import validate_action_mark
 from widgets.grounding import validate_grounded_fields
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.version_checks import VersionContentError, check_version_content
@@ -39,6 +40,14 @@ class GroundedFieldsField(forms.CharField):
     def to_python(self, value):
         # Repeats are kept, so the check can name them instead of silently dropping them.
         return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def _check_action_mark(form: forms.ModelForm, json_schema) -> None:
+    try:
+        validate_action_mark(form.cleaned_data.get("is_action", False), json_schema=json_schema)
+    except ValidationError as exc:
+        for message in exc.messages:
+            form.add_error("is_action", message)
 
 
 def _check_grounded_fields(form: forms.ModelForm, json_schema) -> None:
@@ -94,12 +103,13 @@ class WidgetTypeCreateForm(VersionContentForm):
 
     class Meta:
         model = WidgetType
-        fields = ["name", "title", "description", "enabled", "grounded_fields"]
+        fields = ["name", "title", "description", "enabled", "is_action", "grounded_fields"]
 
     def clean(self):
         data = super().clean()
         if not self.errors:  # against a schema that is known to be valid
             _check_grounded_fields(self, data["json_schema"])
+            _check_action_mark(self, data["json_schema"])
         return data
 
 
@@ -108,12 +118,13 @@ class WidgetTypeChangeForm(forms.ModelForm):
 
     class Meta:
         model = WidgetType
-        fields = ["title", "description", "enabled", "grounded_fields"]
+        fields = ["title", "description", "enabled", "is_action", "grounded_fields"]
 
     def clean(self):
         data = super().clean()
         active = self.instance.versions.filter(is_active=True).first()
         _check_grounded_fields(self, active.json_schema if active else {})
+        _check_action_mark(self, active.json_schema if active else {})
         return data
 
 
@@ -140,5 +151,14 @@ class WidgetVersionCreateForm(VersionContentForm):
                     "cannot activate: the widget type's grounded fields do not fit this schema ("
                     + "; ".join(exc.messages)
                     + "). Save it without activating, or change the grounded fields first.",
+                )
+            try:
+                validate_action_mark(widget.is_action, json_schema=data["json_schema"])
+            except ValidationError as exc:
+                self.add_error(
+                    "activate",
+                    f"cannot activate: {widget.name} is an action widget ("
+                    + "; ".join(exc.messages)
+                    + "). Save it without activating, or unmark it first.",
                 )
         return data

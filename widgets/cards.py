@@ -95,15 +95,17 @@ def render_card(
     schema=None,
     outcome: str = "valid",
     block_index: int | None = None,
+    is_action: bool = False,
 ) -> SafeString:
     body = render_card_body(template_source=template_source, payload=payload, schema=schema)
     return format_html(
-        '<article class="weft-card weft-card--{}" data-widget-type="{}" data-outcome="{}"{}>'
+        '<article class="weft-card weft-card--{}" data-widget-type="{}" data-outcome="{}"{}{}>'
         "{}</article>",
         widget_type,
         widget_type,
         outcome,
         block_attribute(block_index),
+        mark_safe(" data-action-card") if is_action else "",
         body,
     )
 

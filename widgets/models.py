@@ -36,6 +36,11 @@ class WidgetType(models.Model):
         "Leave out fields the model writes itself (titles, summaries); an enum field such as "
         "a status may be grounded.",
     )
+    is_action = models.BooleanField(
+        default=False,
+        help_text="An action card: its payload names an `action` and its `params`, and the "
+        "user's Confirm runs it through the domain (nothing runs before that).",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

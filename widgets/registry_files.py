@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from widgets.actions import action_schema_problems, default_is_action
 from widgets.grounding import validate_grounded_fields
 from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
 from widgets.services import (
@@ -45,6 +46,7 @@ def widget_document(widget: WidgetType) -> dict:
         "title": widget.title,
         "description": widget.description,
         "enabled": widget.enabled,
+        "action": widget.is_action,
         "grounded_fields": widget.grounded_fields,
         "versions": [
             {
@@ -81,6 +83,8 @@ def _document_problems(path: Path, doc) -> list[str]:
             problems.append(f"{path.name}: {key} must be a non-empty string")
     if not isinstance(doc.get("enabled", True), bool):
         problems.append(f"{path.name}: enabled must be true or false")
+    if not isinstance(doc.get("action", False), bool):
+        problems.append(f"{path.name}: action must be true or false")
     versions = doc.get("versions")
     if not isinstance(versions, list) or not versions:
         return [*problems, f"{path.name}: versions must be a non-empty list"]
@@ -102,7 +106,17 @@ def _document_problems(path: Path, doc) -> list[str]:
             )
         except ValidationError as exc:
             problems += [f"{path.name}: grounded_fields: {m}" for m in exc.messages]
+        if is_action(doc) is True:
+            problems += [
+                f"{path.name}: action: {m}"
+                for m in action_schema_problems(actives[0]["json_schema"])
+            ]
     return problems
+
+
+def is_action(doc: dict):
+    """The file's action mark; a file without one: an action only if named action_request."""
+    return doc.get("action", default_is_action(doc.get("name")))
 
 
 def _version_problems(path: Path, doc: dict) -> tuple[list[str], int]:
@@ -166,6 +180,9 @@ def registry_import(directory: Path, *, author=None) -> ImportPlan:
             description=doc["description"],
             enabled=doc.get("enabled", True),
         )
+        if widget.is_action and not is_action(doc):
+            # Unmarked before activation: the new active schema need not fit an action.
+            widget_type_update(widget=widget, is_action=False)
         stored = set(widget.versions.values_list("version", flat=True))
         for v in sorted(doc["versions"], key=lambda v: v["version"]):
             if v["version"] not in stored:
@@ -181,4 +198,7 @@ def registry_import(directory: Path, *, author=None) -> ImportPlan:
             version=widget.versions.get(version=active_number),
             grounded_fields=doc.get("grounded_fields", []),
         )
+        widget.refresh_from_db()  # activation stored the grounded fields; save() must keep them
+        if is_action(doc) and not widget.is_action:
+            widget_type_update(widget=widget, is_action=True)  # the active schema fits: checked
     return plan

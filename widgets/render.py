@@ -44,6 +44,7 @@ class CardSpec:
     template_source: str
     schema: dict
     title: str = ""
+    is_action: bool = False  # its card carries data-action-card: Confirm runs it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,10 @@ class Registry:
 
     validators: Mapping[str, PayloadValidator]
     cards: Mapping[str, CardSpec]
+
+    def is_action(self, widget_type: str) -> bool:
+        spec = self.cards.get(widget_type)
+        return spec is not None and spec.is_action
 
 
 def render_prose(text: str) -> str:
@@ -125,6 +130,7 @@ def render_widget(closed: WidgetClosed, cards: Mapping[str, CardSpec]) -> str:
                 payload=closed.payload,
                 schema=spec.schema,
                 block_index=closed.index,
+                is_action=spec.is_action,
             )
         except CardTemplateError:
             # Templates are checked against every example on save; a payload can still trip one.

@@ -49,7 +49,10 @@ def _registry(versions: dict[str, WidgetSchemaVersion]) -> Registry:
         validators={name: validator_for(v.json_schema) for name, v in versions.items()},
         cards={
             name: CardSpec(
-                template_source=v.card_template, schema=v.json_schema, title=v.widget.title
+                template_source=v.card_template,
+                schema=v.json_schema,
+                title=v.widget.title,
+                is_action=v.widget.is_action,
             )
             for name, v in versions.items()
         },

@@ -39,6 +39,7 @@ class WidgetTypeSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "enabled",
+            "is_action",
             "grounded_fields",
             "updated",
             "active_version",
@@ -63,6 +64,8 @@ class WidgetTypeCreateSerializer(VersionContentSerializer):
     title = serializers.CharField(max_length=120)
     description = serializers.CharField()
     enabled = serializers.BooleanField(default=True)
+    # Absent: an action only if named action_request (widgets/actions.py).
+    is_action = serializers.BooleanField(required=False, allow_null=True, default=None)
     grounded_fields = GroundedFieldsField(default=list)
 
 
@@ -70,6 +73,7 @@ class WidgetTypeUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(required=False)
     enabled = serializers.BooleanField(required=False)
+    is_action = serializers.BooleanField(required=False)
     grounded_fields = GroundedFieldsField(required=False)
 
 

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from widgets.actions import default_is_action, validate_action_mark
 from widgets.cards import default_card_template
 from widgets.grounding import validate_grounded_fields
 from widgets.models import WidgetSchemaVersion, WidgetType
@@ -29,10 +30,18 @@ def widget_type_create(
     card_template: str = "",
     enabled: bool = True,
     grounded_fields: list[str] | tuple[str, ...] = (),
+    is_action: bool | None = None,
     author=None,
 ) -> WidgetType:
-    """A new widget type with its first version, active."""
-    widget = WidgetType(name=name, title=title, description=description, enabled=enabled)
+    """A new widget type with its first version, active.
+
+    `is_action` None: an action only if named action_request (widgets/actions.py).
+    """
+    is_action = default_is_action(name) if is_action is None else is_action
+    validate_action_mark(is_action, json_schema=json_schema)
+    widget = WidgetType(
+        name=name, title=title, description=description, enabled=enabled, is_action=is_action
+    )
     widget.full_clean()
     widget.save()
     version = widget_version_create(
@@ -60,18 +69,23 @@ def widget_type_update(
     description: str | None = None,
     enabled: bool | None = None,
     grounded_fields: list[str] | None = None,
+    is_action: bool | None = None,
 ) -> WidgetType:
-    """Change what is given; grounded fields are checked against the active version's schema."""
+    """Change what is given; grounded fields and the action mark are checked against the
+    active version's schema."""
     # The name is what models emit and stored messages reference: it never changes.
     for field, value in (("title", title), ("description", description), ("enabled", enabled)):
         if value is not None:
             setattr(widget, field, value)
-    if grounded_fields is not None:
+    if grounded_fields is not None or is_action is not None:
         WidgetType.objects.select_for_update().get(pk=widget.pk)  # no activation in between
         active = widget.versions.filter(is_active=True).first()
-        widget.grounded_fields = validate_grounded_fields(
-            grounded_fields, json_schema=active.json_schema if active else {}
-        )
+        schema = active.json_schema if active else {}
+        if grounded_fields is not None:
+            widget.grounded_fields = validate_grounded_fields(grounded_fields, json_schema=schema)
+        if is_action is not None:
+            validate_action_mark(is_action, json_schema=schema)
+            widget.is_action = is_action
     widget.full_clean()
     widget.save()
     return widget
@@ -124,6 +138,21 @@ def widget_version_activate(
     replaces them in the same step: the way to switch to a schema that renames a grounded field.
     """
     widget = WidgetType.objects.select_for_update().get(pk=version.widget_id)
+    try:
+        validate_action_mark(widget.is_action, json_schema=version.json_schema)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                "is_action": [
+                    ValidationError(
+                        f"{widget.name} is an action widget, and v{version.version} cannot "
+                        "run as one:",
+                        code="action_schema_does_not_fit",
+                    ),
+                    *exc.error_dict["is_action"],
+                ]
+            }
+        ) from exc
     if grounded_fields is None:
         try:
             validate_grounded_fields(widget.grounded_fields, json_schema=version.json_schema)

@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
                 (
                     "summary",
                     widgets.fields.OrderedJSONField(
-                        default=dict, help_text="finetune.evaluate.summarise()"
+                        default=dict, help_text="finetune.evaluation.scoring.summarise()"
                     ),
                 ),
                 (

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from chat.services import chat_message_create, conversation_create
-from crm.services import crm_fixture_load
+from demo.services import crm_fixture_load
 
 LISTING = {
     "mls_id": "TX-10492", "address": "12 Oak St", "city": "Austin", "price": 449000,

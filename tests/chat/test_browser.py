@@ -10,8 +10,8 @@ import json
 import pytest
 
 from chat.models import Correction, Feedback, Message
-from crm.models import Listing
-from crm.services import crm_fixture_load
+from demo.models import Listing
+from demo.services import crm_fixture_load
 from tests.chat.conftest import LISTING, block
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

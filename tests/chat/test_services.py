@@ -9,8 +9,8 @@ from chat.services import (
     correction_create,
     feedback_set,
 )
-from crm.models import Listing, QueuedEmail
-from crm.services import crm_fixture_load
+from demo.models import Listing, QueuedEmail
+from demo.services import crm_fixture_load
 from tests.chat.conftest import LISTING, block
 
 pytestmark = pytest.mark.django_db

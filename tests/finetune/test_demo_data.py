@@ -16,14 +16,14 @@ import xgrammar as xgr
 from django.core.management import call_command
 from django.db import transaction
 
-from crm.retrieval import retrieve_context
-from crm.services import crm_fixture_load
-from finetune.demo_data import DemoDataError, generate_demo_conversations
+from demo.dataset.data import DemoDataError, generate_demo_conversations
+from demo.retrieval import retrieve_context
+from demo.services import crm_fixture_load
+from demo.widget_files import demo_widget_definitions, demo_widgets_load
 from finetune.management.commands.make_demo_dataset import Command as MakeDemoDataset
 from serving.constraints import widget_constraint
 from serving.prompts import WidgetSpec
 from serving.registry_specs import active_widget_specs
-from widgets.demo_widgets import demo_widget_definitions, demo_widgets_load
 from widgets.markup import Outcome, parse_markup
 from widgets.selectors import registry_validators
 

@@ -13,6 +13,7 @@ from finetune.datasets import dataset_import
 from finetune.eval_runs import eval_run_create, eval_run_execute
 from finetune.management.commands.evaluate import markdown_table
 from finetune.models import Adapter, EvalRun
+from finetune.rejected import RequestRejected
 from finetune.rows import stable_split
 from serving.backend import BackendTimeout, BackendUnavailable
 from tests.chat.conftest import LISTING, block
@@ -112,6 +113,18 @@ def test_an_adapter_is_loaded_and_evaluated_with_the_prompt_form_it_was_trained_
     assert run.status == "succeeded" and run.adapter == adapter and not run.manual_prompt
     assert scripted.history[0].model == adapter.name
     assert adapter.name in [m.name for m in scripted.models()]
+
+
+def test_an_evaluation_that_cannot_start_is_refused_with_every_reason(demo_registry):
+    # The same error class as a refused job (finetune.rejected): one translation at the edge.
+    with pytest.raises(RequestRejected) as caught:
+        eval_run_create(
+            dataset=small_dataset(), split="both", model_name="nobody-v1", constrained=False,
+            backend="nowhere", max_tokens=0,
+        )  # fmt: skip
+    named = {problem.split(":")[0] for problem in caught.value.problems}
+    assert named == {"model", "split", "backend", "max_tokens and limit are at least 1"}
+    assert not EvalRun.objects.exists()
 
 
 def test_a_failing_backend_fails_the_run_with_its_message(demo_registry, scripted):

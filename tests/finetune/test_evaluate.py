@@ -3,12 +3,14 @@ import json
 import pytest
 from django.core.management import call_command
 
-from finetune.evaluate import EvalSettings, evaluate_rows, score_case, summarise
+from finetune.evaluation.generation import EvalSettings, evaluate_rows
+from finetune.evaluation.scoring import score_case, summarise
 from serving.constraints import widget_constraint
 from serving.prompts import CONTEXT_LABEL
 from serving.registry_specs import active_widget_specs
 from serving.scripted import ScriptedBackend
 from tests.chat.conftest import LISTING, block
+from widgets.markup import Outcome
 from widgets.selectors import registry_validators
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +58,21 @@ def test_metrics_follow_datasets_md(demo_registry):
     assert summary["per_widget"]["contact_card"]["field_recall"] == 0.0
     assert summary["per_widget"]["listing_card"]["validity"] == 0.5
     assert any("listing_card/price: expected 449000, got 123456" in p for p in score.problems)
+
+
+def test_outcomes_are_the_markup_enum_and_counted_by_its_values(demo_registry):
+    validators = registry_validators()
+    output = f'{block(LISTING)} {block({**LISTING, "beds": "x"})} <widget type="listing_card">{{'
+    score = score_case(row(block(LISTING)), output, validators)
+    assert [b.outcome for b in score.emitted] == [
+        Outcome.VALID,
+        Outcome.INVALID,
+        Outcome.UNTERMINATED,
+    ]
+    assert "listing_card is invalid" in score.problems
+    counted = summarise([score])["outcomes"]
+    assert list(counted) == [o.value for o in Outcome]
+    assert (counted["valid"], counted["invalid"], counted["unterminated"]) == (1, 1, 1)
 
 
 def test_values_from_the_question_are_not_invented(demo_registry):

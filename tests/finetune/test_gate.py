@@ -7,8 +7,9 @@ reads summaries the harness computed, never hand-written ones.
 import pytest
 from rest_framework.test import APIClient
 
-from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollback, served_model
+from finetune.adapters import PromotionRefused, adapter_promote, adapter_rollback
 from finetune.models import Adapter, Promotion
+from serving.served import BASE, served_model
 from tests.finetune.test_evals import INVALID, PERFECT, WRONG_PRICE, evaluate, small_dataset
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_an_adapter_with_lower_validity_is_blocked(scripted, dataset, make_adapt
     evaluate(scripted, dataset, INVALID, model_name=worse.name)
     with pytest.raises(PromotionRefused, match="worse-v1 is worse than base on valid_coverage"):
         adapter_promote(adapter=worse)
-    assert not Promotion.objects.exists() and served_model() == ("base", True)
+    assert not Promotion.objects.exists() and served_model() == BASE
 
 
 def test_an_adapter_with_lower_field_accuracy_is_blocked(scripted, dataset, make_adapter, base_run):
@@ -70,7 +71,7 @@ def test_an_equal_or_better_adapter_passes_and_the_runs_are_recorded(
     promotion = adapter_promote(adapter=equal)
     assert promotion.gate_passed is True and promotion.override_reason == ""
     assert (promotion.candidate_run, promotion.baseline_run) == (equal_run, base_run)
-    assert served_model() == ("equal-v1", False)
+    assert (served_model().name, served_model().manual_prompt) == ("equal-v1", False)
 
     # Now equal-v1 is served: the next adapter is compared with it, not with base.
     better_run = evaluate(scripted, dataset, PERFECT, model_name=better.name)
@@ -157,7 +158,7 @@ def test_a_staff_override_needs_a_reason_and_is_recorded(
     assert promotion.gate_passed is False
     assert promotion.override_reason == "the invalid card is a schema bug"
     assert (promotion.candidate_run, promotion.baseline_run) == (worse_run, base_run)
-    assert served_model()[0] == "worse-v1"
+    assert served_model().name == "worse-v1"
 
     # Rolling back is the emergency exit: not gated, and it says so.
     rollback = adapter_rollback(user=staff_user)

@@ -22,12 +22,13 @@ from finetune.adapters import (
     adapter_promote,
     adapter_rollback,
     adapter_zip,
-    served_model,
 )
 from finetune.datasets import dataset_import, dataset_rows
 from finetune.eval_runs import eval_run_create, eval_run_execute
-from finetune.jobs import JobRejected, finetune_job_cancel, finetune_job_run, finetune_job_start
+from finetune.jobs import finetune_job_cancel, finetune_job_run, finetune_job_start
 from finetune.models import Adapter, Dataset, FinetuneJob
+from finetune.rejected import RequestRejected
+from serving.served import served_model
 
 # Two rows per step, a handful of steps: seconds per job on the CPU.
 # One torch thread: the worker shares the cores with this test process (and in a busy CI,
@@ -81,15 +82,15 @@ def demo(db, capsys):
 
 
 def test_bad_hyper_parameters_are_refused_with_every_reason(demo):
-    with pytest.raises(JobRejected) as caught:
+    with pytest.raises(RequestRejected) as caught:
         finetune_job_start(
             dataset=demo, name="demo", config={"rank": 64, "learning_rate": -1, "epochs": 0}
         )
     problems = " | ".join(caught.value.problems)
     assert "rank:" in problems and "learning_rate:" in problems and "epochs:" in problems
-    with pytest.raises(JobRejected, match="lr: unknown setting"):
+    with pytest.raises(RequestRejected, match="lr: unknown setting"):
         finetune_job_start(dataset=demo, name="demo", config={"lr": 1e-4})
-    with pytest.raises(JobRejected, match="name:"):
+    with pytest.raises(RequestRejected, match="name:"):
         finetune_job_start(dataset=demo, name="no spaces please", config={})
     assert not FinetuneJob.objects.exists()
     demo.refresh_from_db()
@@ -114,7 +115,7 @@ def test_a_dataset_without_training_rows_is_refused(db, demo_registry):
         for i in ids
     )
     only_eval = dataset_import(name="only-eval", text=text)
-    with pytest.raises(JobRejected, match="has no training rows"):
+    with pytest.raises(RequestRejected, match="has no training rows"):
         finetune_job_start(dataset=only_eval, name="x", config={})
 
 
@@ -168,7 +169,7 @@ def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
     _evaluated(demo, "base")
     _evaluated(demo, adapter.name)
     assert adapter_promote(adapter=adapter).gate_passed
-    assert served_model() == ("demo-v1", False)
+    assert (served_model().name, served_model().manual_prompt) == ("demo-v1", False)
     _, reply = chat_message_create(conversation=conversation_create(owner=plain_user), text="hi")
     assert (reply.model_name, reply.manual_prompt) == ("demo-v1", False)
     from serving.backend import get_backend
@@ -182,7 +183,7 @@ def test_a_job_trains_a_versioned_adapter_and_promotion_serves_it(
     _evaluated(demo, again.adapter.name)
     adapter_promote(adapter=again.adapter)
     assert adapter_rollback().adapter == adapter
-    assert served_model()[0] == "demo-v1"
+    assert served_model().name == "demo-v1"
     Message.objects.all().delete()
 
 
@@ -219,7 +220,9 @@ def _worker(env, name):
 
 def _helpers(job) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-f", f"finetune.train_worker .*/job-{job.pk}-"], capture_output=True, text=True
+        ["pgrep", "-f", f"finetune.training.worker .*/job-{job.pk}-"],
+        capture_output=True,
+        text=True,
     )
     return [int(pid) for pid in found.stdout.split()]
 

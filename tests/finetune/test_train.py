@@ -1,4 +1,4 @@
-"""finetune.train: labels, config checks, loss accounting, training, resume and cancel.
+"""finetune.training.run: labels, config checks, loss accounting, training, resume and cancel.
 
 The slow tests train the real base model for a few steps on tiny rows (a few seconds a
 step on 2 shared cores). One uninterrupted run (a module fixture) serves several of them.
@@ -7,14 +7,14 @@ step on 2 shared cores). One uninterrupted run (a module fixture) serves several
 import itertools
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from finetune.train_config import MAX_LORA_RANK, TrainConfig, TrainConfigError
-from finetune.train_data import (
+from demo.widget_files import demo_widget_definitions
+from finetune.training.config import MAX_LORA_RANK, TrainConfig, TrainConfigError
+from finetune.training.data import (
     IGNORE_INDEX,
     TrainDataError,
     encode_row,
@@ -22,7 +22,6 @@ from finetune.train_data import (
     step_plan,
 )
 from serving.prompts import WidgetSpec, widget_block
-from widgets.demo_widgets import demo_widget_definitions
 
 CONTEXT = {"listings": [{"mls_id": "TX-10492", "address": "12 Oak St", "price": 449000}]}
 CARD = {"mls_id": "TX-10492", "address": "12 Oak St", "price": 449000}
@@ -132,15 +131,6 @@ def test_unknown_keys_are_refused_and_dicts_round_trip():
     assert TrainConfig().validate() == TrainConfig()
 
 
-def test_finetune_modules_import_no_django_and_no_torch():
-    code = (
-        "import sys, finetune.train, finetune.train_data, finetune.train_config;"
-        "print(sorted(m for m in ('django', 'torch') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 # ---------------------------------------------------------------- rows to tokens
 
 
@@ -153,7 +143,7 @@ def test_preflight_loss_is_the_assistant_turns_and_their_end_token(specs, tokeni
         assert text in untrained  # the user's words and the records never carry loss
     assert "<|im_start|>assistant\n" in untrained
     # The ids are those of the whole chat tokenized at once, as the chat sends it.
-    from finetune.train_data import chat_messages
+    from finetune.training.data import chat_messages
 
     encoded = encode_row(TWO_TURNS, widgets=specs, tokenizer=tokenizer, manual=False)
     whole = tokenizer.apply_chat_template(
@@ -183,7 +173,7 @@ def test_step_plan_visits_every_row_once_per_epoch_and_is_repeatable():
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
-    from finetune.train import learning_rate_at
+    from finetune.training.run import learning_rate_at
 
     config = TrainConfig(learning_rate=1e-3, warmup_ratio=0.1)
     rates = [learning_rate_at(step, 100, config) for step in range(100)]
@@ -192,7 +182,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 
 def test_rows_are_shared_out_by_length_the_same_in_every_process():
-    from finetune.train_parallel import shares
+    from finetune.training.parallel import shares
 
     lengths = [400, 90, 380, 120, 300, 310, 50, 60]
     split = shares(lengths, 2)
@@ -204,7 +194,7 @@ def test_rows_are_shared_out_by_length_the_same_in_every_process():
 
 
 def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
-    from finetune.train_checkpoints import checkpoint_dir, latest_checkpoint
+    from finetune.training.checkpoints import checkpoint_dir, latest_checkpoint
 
     assert latest_checkpoint(tmp_path) is None
     for step in (2, 4):
@@ -216,7 +206,7 @@ def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
 
 
 def test_empty_train_set_is_refused(specs, tmp_path):
-    from finetune.train import run_training
+    from finetune.training.run import run_training
 
     with pytest.raises(TrainDataError):
         run_training(TrainConfig(), [], widgets=specs, model_dir=tmp_path, out_dir=tmp_path)
@@ -235,7 +225,7 @@ def test_row_at_a_time_loss_and_gradients_equal_one_padded_batch(specs, tokenize
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from finetune.train import row_loss_sum
+    from finetune.training.run import row_loss_sum
     from serving.model_files import base_model_dir
 
     torch.manual_seed(0)
@@ -282,7 +272,7 @@ def test_detached_prompt_keeps_the_loss_and_trains_through_the_answer_only(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from finetune.train import row_loss_sum
+    from finetune.training.run import row_loss_sum
     from serving.model_files import base_model_dir
 
     torch.manual_seed(0)
@@ -330,7 +320,7 @@ def test_detached_prompt_keeps_the_loss_and_trains_through_the_answer_only(
 
 @pytest.fixture(scope="module")
 def uninterrupted(specs, model_dir, tmp_path_factory):
-    from finetune.train import run_training
+    from finetune.training.run import run_training
 
     seen = []
     result = run_training(
@@ -351,7 +341,7 @@ def _adapter_loss(model_dir, adapter_dir, rows) -> float:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from finetune.train import evaluate
+    from finetune.training.run import evaluate
     from serving.model_files import base_model_dir
 
     model = AutoModelForCausalLM.from_pretrained(base_model_dir(model_dir), dtype=torch.float32)
@@ -377,7 +367,7 @@ def test_training_lowers_the_loss_and_the_adapter_loads_in_plain_peft(
 
 def _helpers(out_dir: Path) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-f", f"finetune.train_worker {out_dir}"], capture_output=True, text=True
+        ["pgrep", "-f", f"finetune.training.worker {out_dir}"], capture_output=True, text=True
     )
     return [int(pid) for pid in found.stdout.split()]
 
@@ -386,7 +376,7 @@ def _helpers(out_dir: Path) -> list[int]:
 def test_one_process_trains_what_two_processes_train(uninterrupted, specs, model_dir, tmp_path):
     from safetensors.torch import load_file
 
-    from finetune.train import run_training
+    from finetune.training.run import run_training
 
     seen = []
     result = run_training(
@@ -412,8 +402,8 @@ def test_a_dead_helper_fails_the_run_clearly_and_resume_finishes_it(
     import os
     import signal
 
-    from finetune.train import run_training
-    from finetune.train_parallel import ParallelError
+    from finetune.training.parallel import ParallelError
+    from finetune.training.run import run_training
 
     seen = []
 
@@ -466,7 +456,7 @@ def test_cancel_leaves_a_checkpoint_and_resume_ends_with_the_same_adapter(
     import torch
     from safetensors.torch import load_file
 
-    from finetune.train import TrainCancelled, run_training
+    from finetune.training.run import TrainCancelled, run_training
 
     seen = []
 

@@ -19,7 +19,7 @@ from widgets.markup import (
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = {
     path.name.removesuffix(".schema.json"): json.loads(path.read_text())
-    for path in sorted((REPO / "demo" / "widgets").glob("*.schema.json"))
+    for path in sorted((REPO / "demo" / "spec" / "widgets").glob("*.schema.json"))
 }
 REGISTRY = {name: validator_for(schema) for name, schema in SCHEMAS.items()}
 assert "listing_card" in REGISTRY, "demo/widgets/*.schema.json not found"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.markup.replay import REGISTRY, REPO, check_invariants, replay, stable
-from widgets.markup import Outcome, WidgetClosed, parse_markup
+from widgets.markup import Outcome, WidgetClosed, widget_segments
 
 SUITE = REPO.parent / "shared" / "conformance" / "JSONTestSuite" / "test_parsing"
 
@@ -33,8 +33,7 @@ def test_json_test_suite(path):
     check_invariants(text, events)
     assert stable(replay(list(text))) == stable(events)
     closed = [e for e in events if isinstance(e, WidgetClosed)]
-    segments = parse_markup(text, REGISTRY)
-    widgets = [s for s in segments if s.kind == "widget"]
+    widgets = widget_segments(text, REGISTRY)
     assert [(s.outcome, s.text) for s in widgets] == [(e.outcome, e.raw) for e in closed]
     if path.name.startswith("i_"):
         return

@@ -21,6 +21,7 @@ def test_public_api_is_complete():
     expected = {
         "MarkupParser", "ProseDelta", "WidgetOpened", "WidgetProgress", "WidgetClosed",
         "FieldError", "Outcome", "PayloadValidator", "validator_for", "parse_markup", "Segment",
+        "widget_segments",
     }  # fmt: skip
     assert expected <= set(widgets.markup.__all__)
     assert all(hasattr(widgets.markup, name) for name in widgets.markup.__all__)

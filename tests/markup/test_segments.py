@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.markup.replay import REGISTRY, replay, segments_from
 from tests.markup.test_parser_properties import grammarish
-from widgets.markup import Outcome, Segment, parse_markup
+from widgets.markup import Outcome, Segment, parse_markup, widget_segments
 
 BODIES = [
     '{"mls_id": "TX-1234", "address": "1 Elm St", "city": "Austin", "price": 1, "beds": 1, '
@@ -82,3 +82,16 @@ def test_segments():
         Segment("prose", "!"),
     ]
     assert parse_markup("", REGISTRY) == []
+
+
+def test_widget_segments_are_the_widget_blocks_of_parse_markup_in_order():
+    for text in corpus(100):
+        assert widget_segments(text, REGISTRY) == [
+            s for s in parse_markup(text, REGISTRY) if s.kind == "widget"
+        ]
+    text = f'a <widget type="listing_card">{BODIES[0]}</widget> b <widget type="x">{{}}</widget>'
+    assert [(s.type, s.outcome) for s in widget_segments(text, REGISTRY)] == [
+        ("listing_card", Outcome.VALID),
+        ("x", Outcome.UNKNOWN_TYPE),
+    ]
+    assert widget_segments("prose only", REGISTRY) == []

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from demo.widget_files import demo_widget_definitions
 from serving.backend import BackendSettings
 from serving.prompts import WidgetSpec
-from widgets.demo_widgets import demo_widget_definitions
 from widgets.markup import validator_for
 
 

@@ -499,7 +499,7 @@ def test_train_vs_serve_parity_reports_where_peft_and_vllm_diverge(
     vllm, tmp_path, base_model_folder
 ):
     """The same adapter, greedy, in peft in-process and in vLLM: equal, or the report says where."""
-    from finetune.parity import first_difference, parity_check, parity_report
+    from finetune.evaluation.parity import first_difference, parity_check, parity_report
     from serving.backend import BackendSettings
     from serving.local import LocalBackend
 

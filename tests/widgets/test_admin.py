@@ -203,3 +203,15 @@ def test_activating_a_version_without_a_grounded_field_is_refused(admin_client):
     )
     assert "v2 cannot be active with the widget type" in response.content.decode()
     assert widget.versions.get(is_active=True).version == 1
+
+
+def test_type_page_marks_an_action_only_when_its_schema_can_run(admin_client):
+    widget = note_widget()
+    url = reverse("admin:widgets_widgettype_change", args=[widget.pk])
+    form = {"title": "Note", "description": "A note.", "enabled": "on", "grounded_fields": ""}
+    response = admin_client.post(url, {**form, "is_action": "on"})
+    assert response.status_code == 200
+    assert "must require a top-level `action`" in response.content.decode()
+    widget.refresh_from_db()
+    assert not widget.is_action
+    assert admin_client.post(url, form).status_code == 302

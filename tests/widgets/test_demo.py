@@ -15,12 +15,12 @@ SHARED_DEMO = Path(settings.BASE_DIR).parent / "shared" / "demo"
 
 @pytest.mark.skipif(not SHARED_DEMO.is_dir(), reason="../shared/demo is not beside this checkout")
 def test_demo_copy_equals_shared_demo():
-    ours = Path(settings.BASE_DIR) / "demo"
+    ours = Path(settings.BASE_DIR) / "demo" / "spec"
     shared_files = sorted(p.relative_to(SHARED_DEMO) for p in SHARED_DEMO.rglob("*") if p.is_file())
     assert shared_files, "shared demo is empty"
     for rel in shared_files:
-        assert (ours / rel).is_file(), f"demo/{rel} is missing from the project's copy"
-        assert filecmp.cmp(ours / rel, SHARED_DEMO / rel, shallow=False), f"demo/{rel} differs"
+        assert (ours / rel).is_file(), f"demo/spec/{rel} is missing from the project's copy"
+        assert filecmp.cmp(ours / rel, SHARED_DEMO / rel, shallow=False), f"demo/spec/{rel} differs"
     ours_schemas = {p.name for p in (ours / "widgets").iterdir()}
     assert ours_schemas == {p.name for p in (SHARED_DEMO / "widgets").iterdir()}
 
@@ -31,7 +31,7 @@ def test_load_demo_gives_six_active_types_equal_to_the_demo_schemas(capsys):
     out = capsys.readouterr().out
     assert "password 'demo'" in out
     versions = active_versions()
-    schema_dir = Path(settings.BASE_DIR) / "demo" / "widgets"
+    schema_dir = Path(settings.BASE_DIR) / "demo" / "spec" / "widgets"
     expected = {
         p.name.removesuffix(".schema.json"): json.loads(p.read_text())
         for p in schema_dir.glob("*.json")
@@ -124,22 +124,36 @@ def test_load_demo_makes_the_demo_dataset_with_a_held_out_eval_split(capsys):
 
 @pytest.mark.django_db
 def test_load_demo_sets_and_updates_the_demo_grounding():
-    from tests.widgets.factories import note_widget
-    from widgets.demo_widgets import demo_widgets_load
+    from demo.widget_files import demo_widget_definitions, demo_widgets_load
     from widgets.models import WidgetType
     from widgets.services import widget_type_update
 
-    grounding = json.loads((Path(settings.BASE_DIR) / "demo" / "grounding.json").read_text())
-    # listing_card already there with another schema, grounded on a field the demo's lacks.
-    note_widget(name="listing_card", grounded_fields=["text"])
+    grounding = {d.name: d.grounded_fields for d in demo_widget_definitions()}
+    assert grounding["listing_card"] and grounding["action_request"] == ["action"]
     outcome = demo_widgets_load()
-    assert outcome["listing_card"] == "new version" and outcome["contact_card"] == "created"
+    assert set(outcome.values()) == {"created"}
     stored = dict(WidgetType.objects.values_list("name", "grounded_fields"))
     assert stored == grounding
     contact = WidgetType.objects.get(name="contact_card")
     widget_type_update(widget=contact, grounded_fields=["name"])
     outcome = demo_widgets_load()
-    assert outcome["contact_card"] == "grounded fields updated"
+    assert outcome["contact_card"] == "updated"
     assert list(outcome.values()).count("unchanged") == 5
     contact.refresh_from_db()
     assert contact.grounded_fields == grounding["contact_card"]
+
+
+def test_demo_widget_files_hold_the_shared_schemas():
+    """The registry files (what load_domain imports) carry the demo spec's schemas unchanged."""
+    from demo.widget_files import demo_widget_definitions
+
+    spec = Path(settings.BASE_DIR) / "demo" / "spec" / "widgets"
+    definitions = demo_widget_definitions()
+    assert [d.name for d in definitions] == sorted(
+        p.name.removesuffix(".schema.json") for p in spec.glob("*.schema.json")
+    )
+    for d in definitions:
+        schema = json.loads((spec / f"{d.name}.schema.json").read_text())
+        assert d.json_schema == schema, d.name
+        assert list(d.json_schema) == list(schema), d.name  # key order too: prompts show it
+        assert (d.title, d.description) == (schema["title"], schema["description"])

@@ -1,12 +1,12 @@
-import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from demo.widget_files import demo_widget_definitions
 from tests.widgets.factories import NOTE_EXAMPLES, NOTE_SCHEMA, note_widget
-from widgets.demo_widgets import demo_widget_definitions
 from widgets.grounding import validate_grounded_fields
 from widgets.models import WidgetType
 from widgets.services import widget_type_update, widget_version_activate, widget_version_create
@@ -40,9 +40,37 @@ def messages(grounded_fields, json_schema=NESTED):
 
 
 def test_names_at_any_depth_are_accepted():
-    names = ["address", "first", "email", "phone", "title"]
+    names = ["address", "first", "phone", "title"]
     assert validate_grounded_fields(names, json_schema=NESTED) == names
     assert validate_grounded_fields((), json_schema=NESTED) == []
+
+
+def test_a_name_grounding_cannot_reach_is_refused_saying_where_and_why():
+    """tests/serving/test_grounding.py checks every keyword; here, the message."""
+    assert messages(["email"]) == [
+        '"email" cannot be grounded at /$defs/person/properties/email: it is reached through '
+        "the $ref at /properties/owner, and grounding does not follow $ref"
+    ]
+    # One such place refuses the name, even where another place of it is narrowed.
+    guarded = {**NESTED, "not": {"properties": {"title": {"const": "draft"}}}}
+    assert messages(["title", "address"], guarded) == [
+        '"title" cannot be grounded at /not/properties/title: it sits under not, where '
+        "narrowing would let more payloads through, not fewer"
+    ]
+
+
+def test_the_schema_walk_imports_no_django():
+    """serving (and the evaluation, which runs without Django) imports it."""
+    probe = (
+        "import widgets.grounding, sys; "
+        "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith('django'))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_unknown_name_is_refused_and_the_known_ones_listed():
@@ -58,8 +86,8 @@ def test_enum_and_const_fields_may_be_grounded():
 
 
 def test_repeats_non_strings_and_non_lists_are_refused():
-    assert messages(["email", "email"]) == ['"email" is listed twice']
-    assert messages(["email", "", 3]) == [
+    assert messages(["phone", "phone"]) == ['"phone" is listed twice']
+    assert messages(["phone", "", 3]) == [
         "entry 2 ('') is not a property name (a non-empty string)",
         "entry 3 (3) is not a property name (a non-empty string)",
     ]
@@ -71,10 +99,8 @@ def test_repeats_non_strings_and_non_lists_are_refused():
 
 def test_every_demo_widget_grounding_fits_its_schema():
     definitions = demo_widget_definitions()
-    grounding = json.loads((Path(settings.BASE_DIR) / "demo" / "grounding.json").read_text())
-    assert set(grounding) == {d.name for d in definitions}
+    assert len(definitions) == 6
     for d in definitions:
-        assert d.grounded_fields == grounding[d.name]
         checked = validate_grounded_fields(d.grounded_fields, json_schema=d.json_schema)
         assert checked == d.grounded_fields
         assert d.grounded_fields

@@ -21,7 +21,7 @@ from .events import (
     WidgetProgress,
 )
 from .parser import MarkupParser, parse_stream
-from .segments import Segment, parse_markup
+from .segments import Segment, parse_markup, widget_segments
 from .validation import PayloadValidator, validator_for
 
 __all__ = [
@@ -38,4 +38,5 @@ __all__ = [
     "parse_markup",
     "parse_stream",
     "validator_for",
+    "widget_segments",
 ]

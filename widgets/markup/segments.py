@@ -101,5 +101,10 @@ def parse_markup(text: str, registry: Mapping[str, PayloadValidator]) -> list[Se
     return segments
 
 
+def widget_segments(text: str, registry: Mapping[str, PayloadValidator]) -> list[Segment]:
+    """The widget blocks of a whole message, in order: parse_markup without its prose."""
+    return [s for s in parse_markup(text, registry) if s.kind == "widget"]
+
+
 def segment_for(closed: WidgetClosed) -> Segment:
     return Segment("widget", closed.raw, closed.type, closed.outcome, closed.payload, closed.errors)

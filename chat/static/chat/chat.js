@@ -204,7 +204,7 @@
         showError(article, err.message);
       }
     } else if (button.dataset.action) {
-      const card = button.closest("[data-widget-type='action_request'][data-block-index]");
+      const card = button.closest("[data-action-card][data-block-index]");
       if (!card) return;
       const decision = button.dataset.action === "confirm" ? "confirm" : "cancel";
       card.querySelectorAll("button[data-action]").forEach((b) => (b.disabled = true));

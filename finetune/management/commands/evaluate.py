@@ -15,13 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 from finetune.datasets import parse_jsonl
 from finetune.eval_runs import (
     COMPARISON,
-    EvalRejected,
     eval_run_create,
     eval_run_execute,
     eval_run_fail,
 )
-from finetune.evaluate import EvalSettings
+from finetune.evaluation.generation import EvalSettings
 from finetune.models import Adapter, Dataset, EvalRun
+from finetune.rejected import RequestRejected
 from finetune.rows import row_problems
 from serving.backend import BASE_MODEL, BackendError, get_backend
 from widgets.selectors import registry_validators
@@ -134,7 +134,7 @@ class Command(BaseCommand):
         }
         try:
             return eval_run_create(**options)
-        except EvalRejected as exc:
+        except RequestRejected as exc:
             raise CommandError("; ".join(exc.problems)) from exc
 
     # ------------------------------------------------------------ running

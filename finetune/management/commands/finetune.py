@@ -5,8 +5,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from finetune.datasets import DatasetRejected, dataset_import
-from finetune.jobs import JobRejected, finetune_job_run, finetune_job_start
+from finetune.jobs import finetune_job_run, finetune_job_start
 from finetune.models import Dataset, FinetuneJob
+from finetune.rejected import RequestRejected
 
 
 class Command(BaseCommand):
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         chosen = self._dataset(dataset)
         try:
             job = finetune_job_start(dataset=chosen, name=name, config=config, enqueue=not wait)
-        except JobRejected as exc:
+        except RequestRejected as exc:
             raise CommandError(
                 "the job was not started:\n" + "\n".join(f"  - {p}" for p in exc.problems)
             ) from exc

@@ -3,13 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from finetune.demo_data import (
-    DEMO_ROWS,
-    DemoDataError,
-    demo_dataset_counts,
-    eval_split_gaps,
-    generate_demo_conversations,
-)
+from domains.loading import current_domain
+from finetune.rows import eval_split_gaps, rows_summary
 
 
 def _pairs(counts: dict) -> str:
@@ -17,26 +12,33 @@ def _pairs(counts: dict) -> str:
 
 
 class Command(BaseCommand):
-    help = "Write the demo training data (JSONL) generated from the CRM. Run load_demo first."
+    help = (
+        "Write the selected domain's demo training data (JSONL) from its generator "
+        "(WEFT_DOMAIN; the demo's needs load_demo first)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, help="JSONL file to write")
-        parser.add_argument("--count", type=int, default=DEMO_ROWS, help="rows to generate")
-        parser.add_argument("--seed", type=int, default=11, help="same seed, same rows")
+        parser.add_argument("--count", type=int, help="rows to generate (the domain's default)")
+        parser.add_argument("--seed", type=int, help="same seed, same rows")
 
     def handle(self, *args, out, count, seed, **options):
-        if count < 1:
+        if count is not None and count < 1:
             raise CommandError("--count must be at least 1")
+        domain = current_domain()
+        generate = getattr(domain, "demo_conversations", None)
+        if not callable(generate):
+            raise CommandError(f"The domain {domain.name!r} has no demo conversation generator.")
         try:
-            rows = generate_demo_conversations(count=count, seed=seed)
-        except DemoDataError as exc:
-            raise CommandError(str(exc)) from exc
+            rows = list(generate(count=count, seed=seed))
+        except Exception as exc:  # the domain's own code: say what it said, not a traceback
+            raise CommandError(f"{domain.name}: {exc}") from exc
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as file:
             for row in rows:
                 file.write(json.dumps(row, ensure_ascii=False) + "\n")
-        counts = demo_dataset_counts(rows)
+        counts = rows_summary(rows)
         self.stdout.write(f"Wrote {counts['rows']} rows to {path}")
         self.stdout.write(f"kind: {_pairs(counts['kind'])}")
         self.stdout.write(f"split: {_pairs(counts['split'])}")
