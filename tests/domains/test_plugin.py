@@ -97,3 +97,36 @@ def test_a_card_of_a_widget_not_marked_action_cannot_be_confirmed(desk, post, us
         f"/api/messages/{reply['id']}/actions/0/", {"decision": "confirm"}, format="json"
     )
     assert response.status_code == 404 and desk.refunded == []
+
+
+def test_the_readme_example_domain_works_as_written(settings, tmp_path, monkeypatch, plain_user):
+    """The README's minimal domain, copied out of the README, loaded and called."""
+    from pathlib import Path
+
+    from domains.calls import run_action, turn_context
+    from domains.protocol import ActionRefused
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own domain", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    widget = section.split("```json\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) + len(widget.splitlines()) < 60
+    (tmp_path / "shop" / "widgets").mkdir(parents=True)
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "assistant.py").write_text(code)
+    (tmp_path / "shop" / "widgets" / "refund_offer.json").write_text(widget)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.WEFT_DOMAIN = "shop.assistant:SHOP"
+
+    call_command("load_domain")
+    call_command("load_domain")  # idempotent
+    widget_type = WidgetType.objects.get()
+    assert (widget_type.name, widget_type.is_action, widget_type.versions.count()) == (
+        "refund_offer", True, 1,
+    )  # fmt: skip
+    context = turn_context(question="refund A-100", history=[], user=plain_user)
+    assert context == {"orders": [{"order_id": "A-100", "total": 20.0}]}
+    params = {"order_id": "A-100"}
+    assert run_action(action="refund", params=params, user=plain_user) == "Refunded order A-100."
+    with pytest.raises(ActionRefused):
+        run_action(action="refund", params={"order_id": "B-1"}, user=plain_user)
