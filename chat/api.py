@@ -17,6 +17,7 @@ from chat.serializers import (
     FeedbackSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    ModelChoiceSerializer,
     RegenerateSerializer,
 )
 from chat.services import (
@@ -28,7 +29,8 @@ from chat.services import (
     correction_create,
     feedback_set,
 )
-from serving.backend import BackendError, get_backend
+from serving.backend import BASE_MODEL
+from serving.served import models_for, served_model
 
 
 def own_conversation(request, pk) -> Conversation:
@@ -181,13 +183,21 @@ class ActionDecisionApi(APIView):
 
 
 class ModelListApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={200: ModelChoiceSerializer(many=True)},
+        description="The models you may name in `model` when posting a message or "
+        "regenerating: the served one (the default) first, the base model, and the adapters "
+        "staff made selectable (staff: every registered adapter).",
+    )
     def get(self, request):
-        try:
-            models = get_backend().models()
-        except BackendError as exc:
-            return Response(
-                {"detail": exc.message, "code": exc.code},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return Response([{"name": m.name, "kind": m.kind} for m in models])
+        default = served_model().name
+        staff = request.user.is_active and request.user.is_staff
+        models = [
+            {
+                "name": m.name,
+                "kind": "base" if m.name == BASE_MODEL else "adapter",
+                "default": m.name == default,
+            }
+            for m in models_for(staff=staff)
+        ]
+        return Response(ModelChoiceSerializer(models, many=True).data)

@@ -29,7 +29,8 @@ class Message(models.Model):
     class Status(models.TextChoices):
         STREAMING = "streaming"
         DONE = "done"
-        FAILED = "failed"
+        PARTIAL = "partial"  # stopped short (`error` says why); the text so far is kept
+        FAILED = "failed"  # nothing was written; `error` says why
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -73,13 +74,35 @@ class Feedback(models.Model):
 
 
 class Correction(models.Model):
-    """A better answer written by a person; the original stays on the message."""
+    """A better answer written by a person; the original stays on the message.
+
+    Any user may write one, so it trains only once staff accepted it (`review`).
+    """
+
+    class Review(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="corrections")
     raw = models.TextField()
     widget_versions = OrderedJSONField(default=dict)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     training_candidate = models.BooleanField(default=True)
+    review = models.CharField(
+        max_length=16,
+        choices=Review.choices,
+        default=Review.PENDING,
+        help_text="Only accepted corrections become training rows.",
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -62,11 +62,23 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=True, max_length=4000)
-    model = serializers.CharField(required=False, max_length=120, help_text="Default: promoted.")
+    model = serializers.CharField(
+        required=False,
+        max_length=120,
+        help_text="Default: the served (promoted) model. GET /api/models/ lists what you may pick.",
+    )
 
 
 class RegenerateSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, max_length=120)
+    model = serializers.CharField(
+        required=False, max_length=120, help_text="Default: the model of the reply it replaces."
+    )
+
+
+class ModelChoiceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["base", "adapter"])
+    default = serializers.BooleanField(help_text="What answers when no model is named.")
 
 
 class CorrectionCreateSerializer(serializers.Serializer):

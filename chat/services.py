@@ -6,7 +6,7 @@ from django.utils import timezone
 from chat.models import ActionRun, Conversation, Correction, Feedback, Message
 from domains.calls import run_action, turn_context
 from domains.protocol import ActionRefused, DomainUnavailable
-from serving.served import prompt_form_for, served_model
+from serving.served import may_pick, models_for, prompt_form_for, served_model
 from widgets.markup import Outcome, widget_segments
 from widgets.selectors import active_registry, registry_at, version_numbers
 
@@ -53,6 +53,21 @@ def _reply_create(*, conversation: Conversation, question: str, history, model_n
     )
 
 
+def _pickable(name: str, *, user) -> str:
+    """`name`, if `user` may have that model answer (serving.served.may_pick: staff any
+    registered model, everyone the served one, the base model and adapters staff made
+    selectable); otherwise refused, naming what they may pick."""
+    staff = bool(user.is_active and user.is_staff)
+    if may_pick(name, staff=staff):
+        return name
+    choices = ", ".join(m.name for m in models_for(staff=staff))
+    raise ChatError(
+        f"{name!r} is not a model you can pick; pick one of: {choices}.",
+        field="model",
+        code="not_allowed",
+    )
+
+
 @transaction.atomic
 def chat_message_create(
     *,
@@ -65,9 +80,10 @@ def chat_message_create(
     The reply's context comes from the domain now and is stored, so the turn can be replayed
     exactly; when the domain fails, the reply is stored failed with its message and the
     user's message is kept. With no model named, the promoted adapter (or the base model)
-    answers; an adapter gets the prompt form it was trained with.
+    answers; an adapter gets the prompt form it was trained with. A model the conversation's
+    owner may not pick is refused (_pickable).
     """
-    model_name = model_name or served_model().name
+    model_name = _pickable(model_name or served_model().name, user=conversation.owner)
     text = (text or "").strip()
     if not text:
         raise ChatError("Write a message first.", field="text", code="empty")
@@ -93,9 +109,11 @@ def chat_reply_regenerate(*, reply: Message, model_name: str | None = None) -> M
         raise ChatError("Only the current reply can be regenerated.")
     if reply.status == Message.Status.STREAMING:
         raise ChatError("This reply is still being written; stop it first.")
+    model_name = model_name or reply.model_name or served_model().name
+    # Also the model of the reply it replaces: staff may have withdrawn it since.
+    model_name = _pickable(model_name, user=reply.conversation.owner)
     reply.is_current = False
     reply.save(update_fields=["is_current"])
-    model_name = model_name or reply.model_name
     if reply.status == Message.Status.FAILED and reply.generation_started is None:
         # Its records never came: ask the domain again rather than answer without them.
         question = reply.conversation.messages.filter(
@@ -141,8 +159,21 @@ def correction_problems(raw: str) -> list[str]:
 
 
 def correction_create(*, message: Message, raw: str, author) -> Correction:
+    """A pending correction: it trains only once staff accept it (correction_review)."""
     if message.role != Message.Role.ASSISTANT:
         raise ChatError("Only the assistant's answers can be corrected.")
+    # A reply that never finished is no answer to correct: what the model would have said is
+    # unknown, and such replies never become training rows (finetune/conversation_rows.py).
+    if message.status == Message.Status.STREAMING:
+        raise ChatError(
+            "This reply is still being written; correct it once it is finished.",
+            code="not_finished",
+        )
+    if message.status != Message.Status.DONE or message.error:
+        raise ChatError(
+            "This reply ended with an error; regenerate it and correct the new answer.",
+            code="not_finished",
+        )
     raw = (raw or "").strip()
     if not raw:
         raise ChatError("A correction cannot be empty.", field="raw")
@@ -153,6 +184,18 @@ def correction_create(*, message: Message, raw: str, author) -> Correction:
     return Correction.objects.create(
         message=message, raw=raw, author=author, widget_versions=version_numbers()
     )
+
+
+def correction_review(*, correction: Correction, accept: bool, reviewer) -> Correction:
+    """Staff accept a correction (it becomes a training row) or reject it. A later review
+    replaces an earlier one."""
+    if not (reviewer and reviewer.is_active and reviewer.is_staff):
+        raise ChatError("Only staff review corrections.", code="forbidden")
+    correction.review = Correction.Review.ACCEPTED if accept else Correction.Review.REJECTED
+    correction.reviewed_by = reviewer
+    correction.reviewed_at = timezone.now()
+    correction.save(update_fields=["review", "reviewed_by", "reviewed_at"])
+    return correction
 
 
 def action_decide(*, message: Message, block_index: int, confirm: bool, user) -> ActionRun:
@@ -186,8 +229,33 @@ def action_decide(*, message: Message, block_index: int, confirm: bool, user) ->
         raise ChatError("That action was already decided.", code="already_decided") from exc
 
 
-def reply_finish(*, reply: Message, raw: str, blocks: list, usage: dict, error: str = "") -> None:
+def _ended(*, raw: str, error: str) -> str:
+    if not error:
+        return Message.Status.DONE
+    # Cut off: what it wrote is kept and shown, with why it stopped; it never trains.
+    return Message.Status.PARTIAL if raw else Message.Status.FAILED
+
+
+@transaction.atomic
+def reply_finish(
+    *, reply: Message, raw: str, blocks: list, usage: dict, error: str = ""
+) -> Message:
+    """Store how a generation ended: done; partial (stopped short with `error`, the text so
+    far kept); failed (`error`, nothing written). `reply` is updated to match."""
     fields = {"raw": raw, "blocks": blocks, "error": error, **usage}
-    fields["status"] = Message.Status.FAILED if error and not raw else Message.Status.DONE
+    fields["status"] = _ended(raw=raw, error=error)
     Message.objects.filter(pk=reply.pk).update(**fields)
     Conversation.objects.filter(pk=reply.conversation_id).update(updated=timezone.now())
+    for name, value in fields.items():
+        setattr(reply, name, value)
+    return reply
+
+
+def reply_fail(*, reply: Message, error: str) -> Message:
+    """The last resort when reply_finish could not store a reply's end: failed, with why, in
+    the smallest update there is. Never over an end that was stored."""
+    Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
+        status=Message.Status.FAILED, error=error
+    )
+    reply.status, reply.error = Message.Status.FAILED, error
+    return reply

@@ -5,24 +5,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.models import Conversation, Message
+from chat.replies import reply_html
 from chat.services import conversation_create
-from serving.backend import BASE_MODEL, BackendError, get_backend
-from serving.served import served_model
-from widgets.render import render_message
-from widgets.selectors import registry_at
+from serving.backend import BackendError, get_backend
+from serving.served import models_for, served_model
 
 
-def model_choices() -> tuple[list[str], str, str]:
-    """Models the selector offers (base, the promoted adapter, loaded adapters), the default,
-    and a note when the backend cannot be reached."""
-    default = served_model().name
-    names = [BASE_MODEL, default]
+def model_choices(user) -> tuple[list[str], str, str]:
+    """The models `user` may pick (serving.served.models_for: what the chat's services
+    accept), the default, and a note when the backend cannot be reached."""
+    names = [m.name for m in models_for(staff=user.is_active and user.is_staff)]
     note = ""
     try:
-        names += [m.name for m in get_backend().models()]
+        get_backend().models()  # asked only so that the page says early it cannot answer
     except BackendError as exc:
         note = exc.message
-    return list(dict.fromkeys(names)), default, note
+    return names, served_model().name, note
 
 
 @login_required
@@ -52,9 +50,9 @@ def conversation_page(request, pk):
     for message in messages:
         html = ""
         if message.role == Message.Role.ASSISTANT and message.status != Message.Status.STREAMING:
-            html = render_message(message.raw, registry_at(message.widget_versions))
+            html = reply_html(message)
         thread.append({"message": message, "html": html})
-    models, default_model, backend_note = model_choices()
+    models, default_model, backend_note = model_choices(request.user)
     return render(
         request,
         "chat/conversation.html",

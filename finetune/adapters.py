@@ -35,7 +35,12 @@ def promoted_adapter() -> Adapter | None:
 def _served(adapter: Adapter | None) -> ServedModel | None:
     if adapter is None:
         return None
-    return ServedModel(name=adapter.name, manual_prompt=adapter.manual_prompt, path=adapter.path)
+    return ServedModel(
+        name=adapter.name,
+        manual_prompt=adapter.manual_prompt,
+        path=adapter.path,
+        selectable=adapter.selectable,
+    )
 
 
 class AdapterCatalogue:
@@ -46,6 +51,16 @@ class AdapterCatalogue:
 
     def named(self, name: str) -> ServedModel | None:
         return _served(Adapter.objects.filter(name=name).first())
+
+    def adapters(self) -> list[ServedModel]:
+        return [_served(adapter) for adapter in Adapter.objects.all()]
+
+
+def adapter_selectable_set(*, adapter: Adapter, selectable: bool) -> Adapter:
+    """Offer `adapter` in every chat user's model picker, or only to staff again."""
+    adapter.selectable = selectable
+    adapter.save(update_fields=["selectable"])
+    return adapter
 
 
 # ---------------------------------------------------------------- the promotion gate

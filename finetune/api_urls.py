@@ -10,6 +10,16 @@ urlpatterns = [
     path("finetune/jobs/", api.JobListApi.as_view(), name="api-jobs"),
     path("finetune/jobs/<int:pk>/", api.JobDetailApi.as_view(), name="api-job"),
     path("finetune/jobs/<int:pk>/cancel/", api.JobCancelApi.as_view(), name="api-job-cancel"),
+    path(
+        "finetune/corrections/",
+        api.CorrectionReviewListApi.as_view(),
+        name="api-corrections-to-review",
+    ),
+    path(
+        "finetune/corrections/<int:pk>/review/",
+        api.CorrectionReviewApi.as_view(),
+        name="api-correction-review",
+    ),
     path("adapters/", api.AdapterListApi.as_view(), name="api-adapters"),
     path("adapters/rollback/", api.AdapterRollbackApi.as_view(), name="api-adapter-rollback"),
     path(

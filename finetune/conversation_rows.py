@@ -1,6 +1,9 @@
-"""Training rows from the chat: answers people accepted, and the corrections they wrote."""
+"""Training rows from the chat: answers people accepted, and the corrections they wrote that
+staff accepted. A reply that failed, or ended with an error, is never a row."""
 
 from datetime import datetime
+
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from chat.models import Correction, Message
 from chat.selectors import turns_before
@@ -25,9 +28,11 @@ def conversation_rows(
     """(where, line) for each chosen answer, in datasets.md form, oldest first."""
     if feedback not in FEEDBACK_CHOICES:
         raise ValueError(f"feedback is one of {FEEDBACK_CHOICES}")
-    replies = Message.objects.filter(role=Message.Role.ASSISTANT).select_related(
-        "conversation", "feedback"
-    )
+    # Only finished replies with no error: a corrected row keeps the reply's context, and a
+    # failed turn's context is not what the answer was written from.
+    replies = Message.objects.filter(
+        role=Message.Role.ASSISTANT, status=Message.Status.DONE, error=""
+    ).select_related("conversation", "feedback")
     if since:
         replies = replies.filter(created__gte=since)
     if until:
@@ -36,11 +41,13 @@ def conversation_rows(
         replies = replies.filter(model_name=model)
     chosen: list[tuple[Message, str, dict]] = []
     if feedback in ("up", "any"):
-        for reply in replies.filter(feedback__rating=1, status=Message.Status.DONE):
+        for reply in replies.filter(feedback__rating=1):
             chosen.append((reply, reply.raw, {"id": f"chat-{reply.pk}", "feedback": "up"}))
     if feedback in ("corrected", "any"):
         latest: dict[int, Correction] = {}
-        corrections = Correction.objects.filter(training_candidate=True, message__in=replies)
+        corrections = Correction.objects.filter(
+            training_candidate=True, review=Correction.Review.ACCEPTED, message__in=replies
+        )
         for correction in corrections.order_by("created", "id"):
             latest[correction.message_id] = correction  # the newest correction wins
         replies_by_id = {r.pk: r for r in replies.filter(pk__in=latest)}
@@ -61,3 +68,21 @@ def conversation_rows(
         }
         lines.append((f"message {reply.pk}", line))
     return lines
+
+
+def corrections_for_review(*, review: str | None = Correction.Review.PENDING) -> QuerySet:
+    """Corrections in `review` state (None: all), oldest first, each with `question`: the
+    user's message it answers."""
+    question = (
+        Message.objects.filter(
+            conversation=OuterRef("message__conversation"),
+            role=Message.Role.USER,
+            pk__lt=OuterRef("message_id"),
+        )
+        .order_by("-pk")
+        .values("raw")[:1]
+    )
+    corrections = Correction.objects.select_related("message", "author", "reviewed_by")
+    if review is not None:
+        corrections = corrections.filter(review=review)
+    return corrections.annotate(question=Subquery(question)).order_by("created", "id")

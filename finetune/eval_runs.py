@@ -1,4 +1,5 @@
-"""Evaluation runs: create one (its dataset is frozen), execute it, queue a comparison.
+"""Evaluation runs: create one (its dataset is frozen), execute it, queue a comparison, retry
+one the task queue refused.
 
 The harness itself is finetune.evaluation (no Django); this module maps it onto EvalRun rows.
 The Celery task `weft.evaluate` and `manage.py evaluate` both execute runs through
@@ -9,6 +10,7 @@ from the same code.
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -130,53 +132,98 @@ def eval_run_create(
             split=split,
             limit=limit,
             created_by=user,
+            # The queue's: should this process die before it sends the message, a worker's
+            # recovery sends it (a run the caller executes itself, like the command's, has none).
+            task_id=str(uuid.uuid4()) if enqueue else "",
         )
         if enqueue:
             transaction.on_commit(lambda: _enqueue(run.pk))
+    run.refresh_from_db()  # sent by now (outside a caller's transaction): queued or not_queued
     return run
 
 
-def _enqueue(run_id: int) -> None:
-    from finetune.tasks import run_evaluation
+def _enqueue(*run_ids: int) -> None:
+    from finetune.tasks import enqueue, run_evaluation
 
-    run_evaluation.delay(run_id)
+    enqueue(run_evaluation, EvalRun, run_ids)
+
+
+def eval_run_retry(*, run: EvalRun) -> EvalRun:
+    """Send a run the task queue refused again; it is not_queued again if the queue still
+    cannot be reached."""
+    if not EvalRun.objects.filter(pk=run.pk, status=EvalRun.Status.NOT_QUEUED).update(
+        status=EvalRun.Status.QUEUED, error=""
+    ):
+        run.refresh_from_db()
+        raise RequestRejected(
+            [f"status: only a run that was not queued is retried; this one is {run.status}"]
+        )
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    run.refresh_from_db()
+    return run
+
+
+def eval_runs_recover() -> list[int]:
+    """What a worker does at start: queued runs whose message may never have reached the
+    broker are sent again (a message that did arrive is then skipped as stale). Runs that
+    were not queued wait for a person (eval_run_retry); runs a command executes itself are
+    not the queue's."""
+    queued = list(
+        EvalRun.objects.filter(status=EvalRun.Status.QUEUED)
+        .exclude(task_id="")  # created for a caller that executes it itself (manage.py evaluate)
+        .order_by("created", "id")
+        .values_list("pk", flat=True)
+    )
+    _enqueue(*queued)
+    return queued
 
 
 def eval_runs_queue_comparison(
     *, dataset: Dataset, adapter: Adapter, backend: str, user=None
 ) -> list[EvalRun]:
     """Queue the four runs of the comparison on `dataset`'s eval split; one that is already
-    queued or running with the same settings is not queued twice."""
-    runs = []
-    for config in COMPARISON:
-        model_name = config.model_name(adapter)
-        pending = EvalRun.objects.filter(
-            Q(status=EvalRun.Status.QUEUED) | Q(status=EvalRun.Status.RUNNING),
-            dataset=dataset, split="eval", model_name=model_name, backend=backend,
-            manual_prompt=config.manual_prompt(adapter), constrained=config.constrained,
-            limit__isnull=True,
-        ).first()  # fmt: skip
-        runs.append(
-            pending
-            or eval_run_create(
-                dataset=dataset,
-                split="eval",
-                model_name=model_name,
-                manual_prompt=config.manual_prompt(adapter),
-                constrained=config.constrained,
-                backend=backend,
-                user=user,
-                enqueue=True,
-            )
-        )
+    queued or running with the same settings is not queued twice, and one the task queue
+    refused before is sent again rather than doubled."""
+    runs, to_send = [], []
+    with transaction.atomic():  # sent together once committed: a refusal stops the others
+        for config in COMPARISON:
+            model_name = config.model_name(adapter)
+            pending = EvalRun.objects.filter(
+                status__in=(EvalRun.Status.QUEUED, EvalRun.Status.RUNNING,
+                            EvalRun.Status.NOT_QUEUED),
+                dataset=dataset, split="eval", model_name=model_name, backend=backend,
+                manual_prompt=config.manual_prompt(adapter), constrained=config.constrained,
+                limit__isnull=True,
+            ).first()  # fmt: skip
+            if pending is not None and pending.status == EvalRun.Status.NOT_QUEUED:
+                EvalRun.objects.filter(pk=pending.pk).update(status=EvalRun.Status.QUEUED, error="")
+                to_send.append(pending.pk)
+            elif pending is None:
+                pending = eval_run_create(
+                    dataset=dataset,
+                    split="eval",
+                    model_name=model_name,
+                    manual_prompt=config.manual_prompt(adapter),
+                    constrained=config.constrained,
+                    backend=backend,
+                    user=user,
+                )
+                to_send.append(pending.pk)
+            runs.append(pending)
+        # The queue's from now on, as eval_run_create(enqueue=True) marks a run.
+        EvalRun.objects.filter(pk__in=to_send).update(task_id=str(uuid.uuid4()))
+        transaction.on_commit(lambda: _enqueue(*to_send))
+    for run in runs:
+        run.refresh_from_db()
     return runs
 
 
 def eval_run_cancel(*, run: EvalRun) -> EvalRun:
-    """A queued run is cancelled; a running one finishes (evaluations take minutes, not hours)."""
-    EvalRun.objects.filter(pk=run.pk, status=EvalRun.Status.QUEUED).update(
-        status=EvalRun.Status.CANCELLED, finished=timezone.now()
-    )
+    """A queued (or not queued) run is cancelled; a running one finishes (evaluations take
+    minutes, not hours)."""
+    EvalRun.objects.filter(
+        pk=run.pk, status__in=(EvalRun.Status.QUEUED, EvalRun.Status.NOT_QUEUED)
+    ).update(status=EvalRun.Status.CANCELLED, finished=timezone.now())
     run.refresh_from_db()
     return run
 
@@ -220,6 +267,7 @@ def eval_run_execute(
     concurrency: int | None = None,
     notify: Callable[[str], None] | None = None,
     on_case: Callable[[int, int], None] | None = None,
+    task_id: str | None = None,
 ) -> EvalRun:
     """Generate and score every row of run `run_id`; what the task and the command call.
 
@@ -227,15 +275,21 @@ def eval_run_execute(
     opened (the command's --compare keeps one vLLM server for its four runs). `concurrency`:
     rows in flight at once (default: 8 on vLLM, which batches; 1 elsewhere, as the local
     backend serialises generations behind a lock whose wait limit queued rows would hit).
-    `on_case(done, total)` reports progress to a terminal.
+    `on_case(done, total)` reports progress to a terminal. `task_id`: the Celery message's
+    id; a message the run no longer expects (it was sent again since) does nothing.
     """
     run = EvalRun.objects.select_related("dataset", "adapter").get(pk=run_id)
     if run.finished_running:
         return run
     # A run redelivered after its worker died starts again from the first row.
-    claimed = EvalRun.objects.filter(
+    claimable = EvalRun.objects.filter(
         Q(status=EvalRun.Status.QUEUED) | Q(status=EvalRun.Status.RUNNING), pk=run_id
-    ).update(status=EvalRun.Status.RUNNING, started=timezone.now(), done=0, error="")
+    )
+    if task_id is not None:
+        claimable = claimable.filter(Q(task_id="") | Q(task_id=task_id))
+    claimed = claimable.update(
+        status=EvalRun.Status.RUNNING, started=timezone.now(), done=0, error=""
+    )
     if not claimed:
         return EvalRun.objects.get(pk=run_id)
     try:

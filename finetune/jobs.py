@@ -1,4 +1,5 @@
-"""Fine-tuning jobs: start, run (from the Celery task), cancel, recover after a worker died.
+"""Fine-tuning jobs: start, run (from the Celery task), cancel, retry a job the task queue
+refused, recover after a worker died.
 
 The training itself is finetune.training.run (no Django); this module maps its progress onto the
 job row. A job's work dir holds its checkpoints, so a job that runs again after its worker
@@ -55,23 +56,43 @@ def finetune_job_start(
         )
         # Unique per job: a folder left by another database's job 1 must never be resumed.
         job.work_dir = str(jobs_dir() / f"job-{job.pk}-{uuid.uuid4().hex[:12]}")
-        job.save(update_fields=["work_dir"])
         if enqueue:
+            # The queue's from now on: should this process die before it sends the message,
+            # a worker's recovery sends it (one the caller runs itself has none).
+            job.task_id = str(uuid.uuid4())
             transaction.on_commit(lambda: _enqueue(job.pk))
+        job.save(update_fields=["work_dir", "task_id"])
+    job.refresh_from_db()  # sent by now (outside a caller's transaction): queued or not_queued
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from finetune.tasks import run_finetune_job
+def _enqueue(*job_ids: int) -> None:
+    from finetune.tasks import enqueue, run_finetune_job
 
-    run_finetune_job.delay(job_id)
+    enqueue(run_finetune_job, FinetuneJob, job_ids)
+
+
+def finetune_job_retry(*, job: FinetuneJob) -> FinetuneJob:
+    """Send a job the task queue refused again; it is not_queued again if the queue still
+    cannot be reached."""
+    if not FinetuneJob.objects.filter(pk=job.pk, status=FinetuneJob.Status.NOT_QUEUED).update(
+        status=FinetuneJob.Status.QUEUED, error=""
+    ):
+        job.refresh_from_db()
+        raise RequestRejected(
+            [f"status: only a job that was not queued is retried; this one is {job.status}"]
+        )
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    job.refresh_from_db()
+    return job
 
 
 def finetune_job_cancel(*, job: FinetuneJob) -> FinetuneJob:
-    """A queued job is cancelled at once; a running one stops at its next step."""
-    FinetuneJob.objects.filter(pk=job.pk, status=FinetuneJob.Status.QUEUED).update(
-        status=FinetuneJob.Status.CANCELLED, cancel_requested=True, finished=timezone.now()
-    )
+    """A queued (or not queued) job is cancelled at once; a running one stops at its next
+    step."""
+    FinetuneJob.objects.filter(
+        pk=job.pk, status__in=(FinetuneJob.Status.QUEUED, FinetuneJob.Status.NOT_QUEUED)
+    ).update(status=FinetuneJob.Status.CANCELLED, cancel_requested=True, finished=timezone.now())
     FinetuneJob.objects.filter(pk=job.pk, status=FinetuneJob.Status.RUNNING).update(
         cancel_requested=True
     )
@@ -104,8 +125,9 @@ def _adapter_name(job: FinetuneJob) -> str:
     return f"{job.name}-v{number}"
 
 
-def finetune_job_run(*, job_id: int) -> FinetuneJob:
-    """Train (or resume) job `job_id`; what the Celery task calls."""
+def finetune_job_run(*, job_id: int, task_id: str | None = None) -> FinetuneJob:
+    """Train (or resume) job `job_id`; what the Celery task calls, with its message's id
+    (`task_id`): a message the job no longer expects (it was sent again since) does nothing."""
     from finetune.training.config import TrainConfig
     from finetune.training.run import TrainCancelled, run_training
 
@@ -116,9 +138,12 @@ def finetune_job_run(*, job_id: int) -> FinetuneJob:
         if not locked:
             logger.info("job %s is running elsewhere on this machine", job_id)
             return job
-        claimed = FinetuneJob.objects.filter(
+        claimable = FinetuneJob.objects.filter(
             Q(status=FinetuneJob.Status.QUEUED) | Q(status=FinetuneJob.Status.RUNNING), pk=job_id
-        ).update(
+        )
+        if task_id is not None:
+            claimable = claimable.filter(Q(task_id="") | Q(task_id=task_id))
+        claimed = claimable.update(
             status=FinetuneJob.Status.RUNNING,
             attempts=F("attempts") + 1,
             started=timezone.now(),
@@ -198,12 +223,18 @@ def finetune_job_run(*, job_id: int) -> FinetuneJob:
 
 
 def finetune_jobs_recover() -> list[int]:
-    """Jobs left running by a worker that died (their lock is free) go back on the queue."""
-    recovered = []
+    """What a worker does at start: jobs left running by a worker that died (their lock is
+    free) and queued jobs whose message may never have reached the broker are sent again.
+    Jobs that were not queued wait for a person (finetune_job_retry)."""
+    recovered = list(
+        FinetuneJob.objects.filter(status=FinetuneJob.Status.QUEUED)
+        .exclude(task_id="")  # started for a caller that runs it itself (manage.py finetune)
+        .order_by("created", "id")
+        .values_list("pk", flat=True)
+    )
     for job in FinetuneJob.objects.filter(status=FinetuneJob.Status.RUNNING):
         with _job_lock(Path(job.work_dir)) as free:
             if free:
                 recovered.append(job.pk)
-    for job_id in recovered:
-        _enqueue(job_id)
+    _enqueue(*recovered)
     return recovered

@@ -64,6 +64,8 @@ class RunStatus(models.TextChoices):
     """Where a background run (a training job, an evaluation) stands."""
 
     QUEUED = "queued"
+    # The broker refused it (down, unreachable): nothing will run it until someone retries.
+    NOT_QUEUED = "not_queued", "Not queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -78,6 +80,11 @@ class FinetuneJob(models.Model):
     config = OrderedJSONField(default=dict, help_text="Resolved training config.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
+    task_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The task message that runs it; an older message for it is stale and skipped.",
+    )
     cancel_requested = models.BooleanField(default=False)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
@@ -119,6 +126,11 @@ class Adapter(models.Model):
     manual_prompt = models.BooleanField(help_text="Trained with the widget manual in the prompt.")
     metrics = OrderedJSONField(default=dict)
     config = OrderedJSONField(default=dict)
+    selectable = models.BooleanField(
+        default=False,
+        help_text="Every chat user may pick it (staff may pick any adapter; the promoted one "
+        "is everyone's default).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,6 +147,11 @@ class EvalRun(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
+    task_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The task message that runs it; an older message for it is stale and skipped.",
+    )
     model_name = models.CharField(max_length=120, help_text='"base" or an adapter\'s name.')
     adapter = models.ForeignKey(
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="eval_runs"

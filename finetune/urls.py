@@ -8,7 +8,10 @@ urlpatterns = [
     path("datasets/build/", views.dataset_build, name="dataset-build"),
     path("datasets/upload/", views.dataset_upload, name="dataset-upload"),
     path("datasets/<int:pk>/", views.dataset_page, name="dataset"),
-    path("datasets/<int:pk>/rows/<str:row_id>/", views.preflight_page, name="preflight"),
+    # `path`, not `str`: rows imported before ids were checked may hold a "/".
+    path("datasets/<int:pk>/rows/<path:row_id>/", views.preflight_page, name="preflight"),
+    path("corrections/", views.corrections_page, name="corrections"),
+    path("corrections/<int:pk>/review/", views.correction_review_view, name="correction-review"),
     path("jobs/<int:pk>/", views.job_page, name="job"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
     path("adapters/<str:name>/promote/", views.adapter_promote_view, name="adapter-promote"),

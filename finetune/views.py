@@ -7,13 +7,16 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from chat.models import Correction
 from chat.selectors import OUTCOMES, widget_outcome_shares_by_day
+from chat.services import ChatError, correction_review
 from finetune import eval_selectors
 from finetune.adapters import (
     PromotionRefused,
@@ -22,7 +25,16 @@ from finetune.adapters import (
     promoted_adapter,
     promotion_gate,
 )
-from finetune.datasets import DatasetRejected, dataset_build_from_conversations, dataset_import
+from finetune.conversation_rows import corrections_for_review
+from finetune.datasets import (
+    DatasetRejected,
+    DatasetTooLarge,
+    dataset_build_from_conversations,
+    dataset_import,
+    dataset_name_from_filename,
+    read_upload,
+    validate_dataset_name,
+)
 from finetune.eval_runs import eval_run_cancel, eval_runs_queue_comparison
 from finetune.evaluation.chart import bar_chart_svg
 from finetune.jobs import finetune_job_cancel, finetune_job_start
@@ -41,15 +53,14 @@ def overview(request):
             "jobs": FinetuneJob.objects.select_related("dataset")[:30],
             "adapters": Adapter.objects.select_related("dataset")[:30],
             "promoted": promoted_adapter(),
+            "corrections_pending": corrections_for_review().count(),
         },
     )
 
 
 def _problems(request, exc: DatasetRejected) -> None:
-    for where, problem in exc.problems[:20]:
-        messages.error(request, f"{where}: {problem}")
-    if len(exc.problems) > 20:
-        messages.error(request, f"… and {len(exc.problems) - 20} more")
+    for message in exc.messages():
+        messages.error(request, message)
 
 
 @staff_member_required
@@ -57,7 +68,7 @@ def _problems(request, exc: DatasetRejected) -> None:
 def dataset_build(request):
     try:
         dataset = dataset_build_from_conversations(
-            name=request.POST.get("name") or "chat",
+            name=request.POST.get("name", "").strip() or "chat",
             feedback=request.POST.get("feedback", "any"),
             widget_types=[w for w in request.POST.getlist("widget_types") if w] or None,
             exclude_invalid=bool(request.POST.get("exclude_invalid")),
@@ -76,15 +87,26 @@ def dataset_upload(request):
     if upload is None:
         messages.error(request, "Choose a JSONL file.")
         return redirect("finetune:overview")
+    name = request.POST.get("name", "").strip() or dataset_name_from_filename(upload.name)
+    try:
+        validate_dataset_name(name)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("finetune:overview")
     try:
         dataset = dataset_import(
-            name=request.POST.get("name") or upload.name.rsplit(".", 1)[0],
-            text=upload.read().decode("utf-8", errors="strict"),
+            name=name,
+            # The upload is on disk past FILE_UPLOAD_MAX_MEMORY_SIZE; its size is checked
+            # before it is read into memory.
+            text=read_upload(upload),
             exclude_invalid=bool(request.POST.get("exclude_invalid")),
             author=request.user,
         )
     except UnicodeDecodeError:
         messages.error(request, "The file is not UTF-8 text.")
+        return redirect("finetune:overview")
+    except DatasetTooLarge as exc:
+        messages.error(request, str(exc))
         return redirect("finetune:overview")
     except DatasetRejected as exc:
         _problems(request, exc)
@@ -126,6 +148,34 @@ def dataset_page(request, pk):
         "finetune/dataset.html",
         {"dataset": dataset, "rows": rows, "defaults": defaults, "total": dataset.rows.count()},
     )
+
+
+@staff_member_required
+def corrections_page(request):
+    """The review queue: users' corrections train only once staff accept them."""
+    pending = corrections_for_review()
+    return render(
+        request,
+        "finetune/corrections.html",
+        {"corrections": pending[:100], "total": pending.count()},
+    )
+
+
+@staff_member_required
+@require_POST
+def correction_review_view(request, pk):
+    correction = get_object_or_404(Correction, pk=pk)
+    decision = request.POST.get("decision")
+    if decision not in ("accept", "reject"):
+        messages.error(request, "Choose Accept or Reject.")
+        return redirect("finetune:corrections")
+    try:
+        correction_review(correction=correction, accept=decision == "accept", reviewer=request.user)
+    except ChatError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Correction #{correction.pk}: {correction.review}.")
+    return redirect("finetune:corrections")
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,9 @@
-"""Pick the Celery broker: Redis when it answers, else an embedded SQLite broker.
+"""Pick the Celery broker: Redis, or an embedded SQLite broker for a laptop without Redis.
 
-The fallback lets a laptop without Redis still run background jobs; it is slower and
+The web process and the worker each choose at start-up, and they must choose the same: a
+task published to one broker is never seen by a worker reading the other. So the choice is
+a setting (WEFT_BROKER: redis or embedded). Only "auto" (DEBUG's default when WEFT_BROKER is
+unset) looks for a Redis at start-up and falls back when none answers; it is slower and
 single-machine, so start-up says so loudly rather than hiding it.
 """
 
@@ -10,12 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+MODES = ("redis", "embedded", "auto")
+# A publish happens inside a web request, so a Redis that is down or hung must fail it within
+# seconds, not hold the request (redis-py waits forever for a reply by default).
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,  # seconds
+    # Seconds for a reply; above the worker's 1 s BRPOP poll (kombu's brpop_timeout), which
+    # must answer before it.
+    "socket_timeout": 2,
+}
+
+
+class BrokerConfigError(ValueError):
+    pass
+
 
 @dataclass(frozen=True, kw_only=True)
 class BrokerChoice:
     broker_url: str
     result_backend: str
     embedded: bool
+    transport_options: dict  # Celery's broker_transport_options (the SQLite one takes none)
 
 
 def redis_answers(url: str, *, timeout_s: float = 0.5) -> bool:
@@ -34,9 +52,17 @@ def redis_answers(url: str, *, timeout_s: float = 0.5) -> bool:
     return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
-def choose_broker(*, redis_url: str, data_dir: Path) -> BrokerChoice:
-    if redis_answers(redis_url):
-        return BrokerChoice(broker_url=redis_url, result_backend=redis_url, embedded=False)
+def choose_broker(*, redis_url: str, data_dir: Path, mode: str = "auto") -> BrokerChoice:
+    """`mode`: "redis", "embedded", or "auto" (Redis if it answers now, else embedded)."""
+    if mode not in MODES:
+        raise BrokerConfigError(f"WEFT_BROKER is redis, embedded or auto, not {mode!r}.")
+    if mode == "redis" or (mode == "auto" and redis_answers(redis_url)):
+        return BrokerChoice(
+            broker_url=redis_url,
+            result_backend=redis_url,
+            embedded=False,
+            transport_options=dict(REDIS_TRANSPORT_OPTIONS),
+        )
     from project.broker_transport import SCHEME, register
 
     register()  # kombu's own "sqla" transport crashes a worker that races the web process
@@ -44,13 +70,16 @@ def choose_broker(*, redis_url: str, data_dir: Path) -> BrokerChoice:
         broker_url=f"{SCHEME}+sqlite:///{data_dir / 'celery-broker.sqlite3'}",
         result_backend=f"db+sqlite:///{data_dir / 'celery-results.sqlite3'}",
         embedded=True,
+        transport_options={},  # kombu hands them to SQLAlchemy's create_engine, which refuses
     )
 
 
-def announce_fallback(choice: BrokerChoice, *, redis_url: str) -> None:
-    if choice.embedded:
+def announce_fallback(choice: BrokerChoice, *, redis_url: str, mode: str) -> None:
+    if choice.embedded and mode == "auto":
         print(
             f"weft: no Redis answers at {redis_url}; background jobs use the embedded "
-            f"SQLite broker ({choice.broker_url}). Start Redis for production use.",
+            f"SQLite broker ({choice.broker_url}). Start Redis for production use, and set "
+            "WEFT_BROKER=redis or WEFT_BROKER=embedded so that the web process and the "
+            "worker cannot choose differently.",
             file=sys.stderr,
         )

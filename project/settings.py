@@ -6,13 +6,15 @@ Every value has a safe default for a laptop: SQLite in the data dir, Redis on lo
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from domains.loading import DEFAULT_DOMAIN, DomainConfigError, domain_apps
-from project.broker import announce_fallback, choose_broker
+from project.broker import BrokerConfigError, announce_fallback, choose_broker
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("WEFT_DATA_DIR", BASE_DIR / "data")).resolve()
@@ -62,6 +64,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "project",
     "widgets",
     "serving",
@@ -79,6 +83,9 @@ except DomainConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
 # A turn's records are stored with its reply; a larger context is refused with a message.
 WEFT_DOMAIN_MAX_CONTEXT_BYTES = int(os.environ.get("WEFT_DOMAIN_MAX_CONTEXT_BYTES", "262144"))
+# Dataset imports (finetune/datasets.py): a larger file is refused before it is read.
+WEFT_DATASET_MAX_BYTES = int(os.environ.get("WEFT_DATASET_MAX_BYTES", str(20 * 1024 * 1024)))
+WEFT_DATASET_MAX_LINES = int(os.environ.get("WEFT_DATASET_MAX_LINES", "50000"))
 # The built-in HTTP domain (WEFT_DOMAIN=domains.http:domain; docs/http-domain.md).
 WEFT_HTTP_DOMAIN_NAME = os.environ.get("WEFT_HTTP_DOMAIN_NAME", "host")
 WEFT_HTTP_DOMAIN_CONTEXT_URL = os.environ.get("WEFT_HTTP_DOMAIN_CONTEXT_URL", "")
@@ -99,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers locked-out logins
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -137,6 +146,20 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Login throttling (django-axes): after this many failed logins for one username from one
+# address, that pair is refused, even with the right password, until the lockout ends.
+# DRF's session and token authentication never call authenticate(), so they are not counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: it refuses before a password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("WEFT_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("WEFT_LOGIN_LOCKOUT_MINUTES", "15")))
+# The pair: failures from elsewhere never lock a user out here, nor one user a shared address.
+# The address is the client's as the ASGI server reports it (uvicorn --proxy-headers).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -151,6 +174,45 @@ WHITENOISE_USE_FINDERS = DEBUG
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # HSTS: sent on responses to HTTPS requests only (SecurityMiddleware), so never on a
+    # laptop's http://localhost; behind a TLS proxy, set SECURE_PROXY_SSL_HEADER below.
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))  # one year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto: https` -> ("HTTP_X_FORWARDED_PROTO", "https"); "" -> None."""
+    if not value.strip():
+        return None
+    name, sep, expected = (part.strip() for part in value.partition(":"))
+    if not (sep and name and expected):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https', not {value!r}."
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), expected
+
+
+# Only behind a proxy that terminates TLS and sets this header itself, overwriting what a
+# client sent: Django then treats requests carrying it as HTTPS (secure cookies, HSTS).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
+
+# Content-Security-Policy (django-csp): scripts, styles and connections only from Weft itself,
+# no inline script or style, no eval; images also from any https: host (listing photos on
+# cards) and data: URLs. Nothing may frame Weft. (The Swagger page allows its inline style:
+# project/urls.py.)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "https:", "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -158,6 +220,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [  # strict JSON: finite numbers, bounded nesting
+        "widgets.json_input.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -191,14 +258,35 @@ SPECTACULAR_SETTINGS = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-_broker = choose_broker(redis_url=REDIS_URL, data_dir=DATA_DIR)
-announce_fallback(_broker, redis_url=REDIS_URL)
+# The web process and the worker must use the same broker (project/broker.py): "redis", or
+# "embedded" (a SQLite file in the data dir, one machine). Unset: redis when DEBUG is off;
+# with DEBUG on, Redis if it answers at start-up, else embedded (a laptop without Redis).
+WEFT_BROKER = os.environ.get("WEFT_BROKER", "").strip().lower() or ("auto" if DEBUG else "redis")
+try:
+    _broker = choose_broker(redis_url=REDIS_URL, data_dir=DATA_DIR, mode=WEFT_BROKER)
+except BrokerConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+announce_fallback(_broker, redis_url=REDIS_URL, mode=WEFT_BROKER)
 CELERY_BROKER_URL = _broker.broker_url
 CELERY_RESULT_BACKEND = _broker.result_backend
 CELERY_BROKER_USES_EMBEDDED_FALLBACK = _broker.embedded
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing a task happens inside a web request, so a broker that is down or hung must fail
+# it within seconds (the row is then marked not_queued, finetune/tasks.py), not hold the
+# request for the defaults' retries (a refused Redis took ~19 s; a hung one never returned).
+# Worst case, a Redis that accepts and never answers: two tries of about 2 s each (socket
+# timeouts: project.broker.REDIS_TRANSPORT_OPTIONS). The worker reconnects on its own
+# schedule (broker_connection_retry).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2  # seconds to (re)connect before a publish gives up
+CELERY_BROKER_TRANSPORT_OPTIONS = _broker.transport_options
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,  # one more try covers a pooled connection that went stale
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 
 # Serving: which backend answers chat turns, and where model weights are cached.
 WEFT_BACKEND = os.environ.get("WEFT_BACKEND", "local")  # "local" (in-process) or "vllm"

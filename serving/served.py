@@ -4,6 +4,10 @@ fine-tuning both read, so that the chat never imports fine-tuning.
 Fine-tuning owns adapters and promotions; it registers itself as the catalogue of served
 models when its app is ready (finetune/apps.py). With no catalogue (an install without
 fine-tuning), the base model answers with the widget manual in its prompt.
+
+Who may pick which model in the chat is decided here too (may_pick, models_for): staff any
+registered model; everyone the served model, the base model, and adapters staff made
+selectable.
 """
 
 from collections.abc import Callable
@@ -18,15 +22,18 @@ class ServedModel:
     name: str
     manual_prompt: bool  # the prompt carries the widget manual (an adapter: as trained)
     path: str = ""  # an adapter's folder; "" for the base model
+    selectable: bool = False  # every chat user may pick it, not only staff
 
 
-BASE = ServedModel(name=BASE_MODEL, manual_prompt=True)
+BASE = ServedModel(name=BASE_MODEL, manual_prompt=True, selectable=True)
 
 
 class Catalogue(Protocol):
     def promoted(self) -> ServedModel | None: ...
 
     def named(self, name: str) -> ServedModel | None: ...
+
+    def adapters(self) -> list[ServedModel]: ...  # every registered adapter, newest first
 
 
 _catalogue: Catalogue | None = None
@@ -47,6 +54,25 @@ def model_named(name: str) -> ServedModel | None:
     if name == BASE_MODEL:
         return BASE
     return _catalogue.named(name) if _catalogue else None
+
+
+def may_pick(name: str, *, staff: bool) -> bool:
+    """Whether a user may have `name` answer: staff any registered model; everyone else the
+    served model, the base model, and the adapters staff made selectable. An adapter that
+    was never judged good enough to serve stays with the people who train them."""
+    model = model_named(name)
+    if model is None:
+        return False
+    return staff or model.selectable or model.name == served_model().name
+
+
+def models_for(*, staff: bool) -> list[ServedModel]:
+    """The models a user may pick (may_pick), the served one first, then the base model."""
+    adapters = _catalogue.adapters() if _catalogue else []
+    offered: dict[str, ServedModel] = {}
+    for model in (served_model(), BASE, *(a for a in adapters if staff or a.selectable)):
+        offered.setdefault(model.name, model)
+    return list(offered.values())
 
 
 def prompt_form_for(name: str) -> bool:

@@ -49,3 +49,27 @@ def server(transactional_db, demo_registry):
     yield f"http://127.0.0.1:{port}"
     uvicorn_server.should_exit = True
     thread.join(timeout=10)
+
+
+def console_errors(page) -> list[str]:
+    """What `page` reports as errors from now on: console errors (Chromium logs each
+    Content-Security-Policy violation as one) and uncaught exceptions. Weft has no favicon,
+    and the 404 Chromium logs for the one it asks for on its own is left out."""
+    errors: list[str] = []
+
+    def on_console(message):
+        url = message.location.get("url", "")
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({url or page.url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    return errors
+
+
+def log_in(page, server: str, username: str, password: str) -> None:
+    page.goto(server + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

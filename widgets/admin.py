@@ -16,6 +16,7 @@ from widgets.admin_forms import (
     WidgetTypeCreateForm,
     WidgetVersionCreateForm,
 )
+from widgets.json_input import load_json_strict
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.previews import version_preview
 from widgets.services import (
@@ -207,7 +208,7 @@ class WidgetSchemaVersionAdmin(admin.ModelAdmin):
         fields = {}
         for name in ("json_schema", "examples"):
             try:
-                fields[name] = json.loads(request.POST.get(name, ""))
+                fields[name] = load_json_strict(request.POST.get(name, ""))
             except json.JSONDecodeError as exc:
                 return JsonResponse(
                     {"errors": {name: [f"not valid JSON: {exc}"]}, "cards": [], "diff": []}

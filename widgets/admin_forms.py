@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
 from widgets.actions import validate_action_mark
+from widgets.fields import StrictJSONFormField
 from widgets.grounding import validate_grounded_fields
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.version_checks import VersionContentError, check_version_content
@@ -12,7 +13,7 @@ from widgets.version_checks import VersionContentError, check_version_content
 _CODE = forms.Textarea(attrs={"rows": 18, "cols": 100, "class": "weft-code", "spellcheck": "false"})
 
 
-class PrettyJSONField(forms.JSONField):
+class PrettyJSONField(StrictJSONFormField):
     """Shows stored JSON indented, so staff can edit a schema line by line."""
 
     def prepare_value(self, value):

@@ -9,6 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from widgets.api_responses import refusals
+from widgets.json_input import StrictJSONParser
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.serializers import (
     WidgetTypeCreateSerializer,
@@ -52,14 +54,20 @@ def _registry_call(service, **kwargs):
         raise ValidationError({"non_field_errors": [str(exc)]}, code=exc.code) from exc
 
 
-class WidgetListApi(APIView):
+class RegistryApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    parser_classes = [StrictJSONParser]  # schemas and examples are JSON documents, not forms
 
-    @extend_schema(responses=WidgetTypeSerializer(many=True))
+
+class WidgetListApi(RegistryApi):
+    @extend_schema(responses={200: WidgetTypeSerializer(many=True), **refusals(403)})
     def get(self, request):
         return Response(WidgetTypeSerializer(_widgets(), many=True).data)
 
-    @extend_schema(request=WidgetTypeCreateSerializer, responses={201: WidgetTypeSerializer})
+    @extend_schema(
+        request=WidgetTypeCreateSerializer,
+        responses={201: WidgetTypeSerializer, **refusals(400, 403)},
+    )
     def post(self, request):
         serializer = WidgetTypeCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -72,14 +80,15 @@ class WidgetListApi(APIView):
         )
 
 
-class WidgetDetailApi(APIView):
-    permission_classes = [ReadOrStaffWrite]
-
-    @extend_schema(responses=WidgetTypeSerializer)
+class WidgetDetailApi(RegistryApi):
+    @extend_schema(responses={200: WidgetTypeSerializer, **refusals(403, 404)})
     def get(self, request, name):
         return Response(WidgetTypeSerializer(get_object_or_404(_widgets(), name=name)).data)
 
-    @extend_schema(request=WidgetTypeUpdateSerializer, responses=WidgetTypeSerializer)
+    @extend_schema(
+        request=WidgetTypeUpdateSerializer,
+        responses={200: WidgetTypeSerializer, **refusals(400, 403, 404)},
+    )
     def patch(self, request, name):
         widget = get_object_or_404(WidgetType, name=name)
         serializer = WidgetTypeUpdateSerializer(data=request.data, partial=True)
@@ -88,16 +97,17 @@ class WidgetDetailApi(APIView):
         return Response(WidgetTypeSerializer(_widgets().get(pk=widget.pk)).data)
 
 
-class WidgetVersionListApi(APIView):
-    permission_classes = [ReadOrStaffWrite]
-
-    @extend_schema(responses=WidgetVersionSerializer(many=True))
+class WidgetVersionListApi(RegistryApi):
+    @extend_schema(responses={200: WidgetVersionSerializer(many=True), **refusals(403, 404)})
     def get(self, request, name):
         widget = get_object_or_404(WidgetType, name=name)
         versions = widget.versions.select_related("author").order_by("-version")
         return Response(WidgetVersionSerializer(versions, many=True).data)
 
-    @extend_schema(request=WidgetVersionCreateSerializer, responses={201: WidgetVersionSerializer})
+    @extend_schema(
+        request=WidgetVersionCreateSerializer,
+        responses={201: WidgetVersionSerializer, **refusals(400, 403, 404)},
+    )
     def post(self, request, name):
         widget = get_object_or_404(WidgetType, name=name)
         serializer = WidgetVersionCreateSerializer(data=request.data)
@@ -108,10 +118,10 @@ class WidgetVersionListApi(APIView):
         return Response(WidgetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-class WidgetVersionActivateApi(APIView):
-    permission_classes = [ReadOrStaffWrite]
-
-    @extend_schema(request=None, responses=WidgetVersionSerializer)
+class WidgetVersionActivateApi(RegistryApi):
+    @extend_schema(
+        request=None, responses={200: WidgetVersionSerializer, **refusals(400, 403, 404)}
+    )
     def post(self, request, name, version):
         target = get_object_or_404(WidgetSchemaVersion, widget__name=name, version=version)
         version = _registry_call(widget_version_activate, version=target)

@@ -13,7 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from widgets.actions import action_schema_problems, default_is_action
+from widgets.cards import default_card_template
 from widgets.grounding import validate_grounded_fields
+from widgets.json_input import load_json_strict
 from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
 from widgets.services import (
     widget_type_update,
@@ -119,6 +121,15 @@ def is_action(doc: dict):
     return doc.get("action", default_is_action(doc.get("name")))
 
 
+def _fill_card_templates(doc: dict) -> None:
+    """An empty card template stands for the generated one, as when a version is created, so
+    a file that leaves it empty imports the same version again instead of a "changed" one."""
+    for v in doc["versions"]:
+        if isinstance(v["card_template"], str) and not v["card_template"].strip():
+            if isinstance(v["json_schema"], dict):
+                v["card_template"] = default_card_template(v["json_schema"])
+
+
 def _version_problems(path: Path, doc: dict) -> tuple[list[str], int]:
     """Problems with versions against the database, and how many versions are new."""
     problems, new = [], 0
@@ -151,13 +162,14 @@ def registry_import_plan(directory: Path) -> ImportPlan:
     problems, files, new_versions = [], [], 0
     for path in paths:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = load_json_strict(path.read_text(encoding="utf-8"))  # NaN, 1e400: refused
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             problems.append(f"{path.name}: not valid JSON ({exc})")
             continue
         if found := _document_problems(path, doc):
             problems += found
             continue
+        _fill_card_templates(doc)
         found, new = _version_problems(path, doc)
         problems += found
         new_versions += new

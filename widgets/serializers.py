@@ -5,7 +5,8 @@ from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
 
 
 class WidgetVersionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null: the author's account was deleted, or the version came from a registry file.
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     json_schema = serializers.JSONField(read_only=True)
     examples = serializers.JSONField(read_only=True)
 
@@ -23,9 +24,33 @@ class WidgetVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def text_field(**kwargs) -> serializers.RegexField:
+    """A CharField whose schema says what it refuses: blank, or only whitespace (trimmed)."""
+    return serializers.RegexField(r"\S", **kwargs)
+
+
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
 class GroundedFieldsField(serializers.JSONField):
     """Any JSON on input: the registry's one check (widgets.grounding) judges its shape too."""
+
+
+# Any JSON on input, as for grounded fields: the registry's check (widgets.version_checks)
+# refuses what these schemas exclude, and more that no OpenAPI schema can say (a valid JSON
+# Schema, examples that validate against it).
+@extend_schema_field(
+    {"type": "object", "additionalProperties": True, "description": "A JSON Schema (2020-12) "
+     'for one widget\'s payload: `"type": "object"`, RE2-compatible patterns.'}
+)  # fmt: skip
+class WidgetSchemaField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": True},
+     "description": "Payloads that validate against `json_schema`."}
+)  # fmt: skip
+class WidgetExamplesField(serializers.JSONField):
+    pass
 
 
 class WidgetTypeSerializer(serializers.ModelSerializer):
@@ -52,17 +77,17 @@ class WidgetTypeSerializer(serializers.ModelSerializer):
 
 
 class VersionContentSerializer(serializers.Serializer):
-    json_schema = serializers.JSONField()
+    json_schema = WidgetSchemaField()
     card_template = serializers.CharField(
         allow_blank=True, required=False, default="", trim_whitespace=False
     )
-    examples = serializers.JSONField()
+    examples = WidgetExamplesField()
 
 
 class WidgetTypeCreateSerializer(VersionContentSerializer):
     name = serializers.RegexField(WIDGET_NAME_PATTERN, max_length=64)
-    title = serializers.CharField(max_length=120)
-    description = serializers.CharField()
+    title = text_field(max_length=120)
+    description = text_field()
     enabled = serializers.BooleanField(default=True)
     # Absent: an action only if named action_request (widgets/actions.py).
     is_action = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -70,8 +95,8 @@ class WidgetTypeCreateSerializer(VersionContentSerializer):
 
 
 class WidgetTypeUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=120, required=False)
-    description = serializers.CharField(required=False)
+    title = text_field(max_length=120, required=False)
+    description = text_field(required=False)
     enabled = serializers.BooleanField(required=False)
     is_action = serializers.BooleanField(required=False)
     grounded_fields = GroundedFieldsField(required=False)

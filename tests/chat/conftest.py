@@ -28,3 +28,23 @@ def turn(conversation):
     return chat_message_create(
         conversation=conversation, text="anything 3 bed in Austin under 500k?"
     )
+
+
+@pytest.fixture
+def progress_saves_fail(monkeypatch):
+    """Every save of the partial text mid-stream (an update of `raw` alone) raises."""
+    from django.db import OperationalError
+    from django.db.models import QuerySet
+
+    import chat.replies
+    from chat.models import Message
+
+    update = QuerySet.update
+
+    def failing(self, **fields):
+        if self.model is Message and set(fields) == {"raw"}:
+            raise OperationalError("database is locked")
+        return update(self, **fields)
+
+    monkeypatch.setattr(chat.replies, "SAVE_EVERY_S", -1.0)  # save after every delta
+    monkeypatch.setattr(QuerySet, "update", failing)

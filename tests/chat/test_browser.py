@@ -122,7 +122,7 @@ def test_correct_an_answer_in_the_editor(page, scripted):
     send(page, "price of 12 Oak St?")
     wait_done(page)
     page.click("text=Correct this answer")
-    page.wait_for_function("document.querySelector('.msg__editor textarea').value.length > 0")
+    page.wait_for_function("() => document.querySelector('.msg__editor textarea').value")
     editor = page.locator(".msg__editor textarea")
     assert "cheap" in editor.input_value()
     editor.fill(f"Here: {block({**LISTING, 'beds': 'three'})}")
@@ -165,6 +165,20 @@ def test_backend_failure_shows_an_error_and_keeps_the_message(page, scripted):
     assert page.locator(".msg--user").inner_text() == "hello?"
     page.reload()
     assert page.locator(".msg--user").inner_text() == "hello?"
+
+
+def test_a_reply_cut_off_by_a_server_error_says_so_and_still_does_after_a_reload(
+    page, scripted, progress_saves_fail
+):
+    scripted.enqueue("Two fit the brief and both are near schools.", chunk_size=5)
+    send(page, "anything near schools?")
+    page.wait_for_selector('.msg--assistant[data-status="partial"]')
+    error = page.locator(".msg--assistant .msg__error")
+    assert error.is_visible() and "server error (OperationalError)" in error.inner_text()
+    assert "Two f" in page.locator(".msg--assistant .msg__body").inner_text()
+    page.reload()
+    error = page.wait_for_selector('.msg--assistant[data-status="partial"] .msg__error')
+    assert error.is_visible() and "server error (OperationalError)" in error.inner_text()
 
 
 @pytest.mark.slow

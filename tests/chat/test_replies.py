@@ -110,3 +110,104 @@ def test_history_goes_into_the_next_prompt(scripted, conversation):
         ("assistant", "Hello! How can I help?"),
         ("user", "anything in Dallas?"),
     ]
+
+
+# ---------------------------------------------------------------- failures end in a stored state
+
+
+def test_a_database_error_mid_stream_keeps_the_text_as_a_partial_reply(
+    scripted, turn, progress_saves_fail
+):
+    _, reply = turn
+    scripted.enqueue("Two fit the brief and both are near schools.", chunk_size=5)
+    events = run(reply)
+    assert events[-1]["event"] == "done" and events[-1]["status"] == "partial"
+    assert "OperationalError" in events[-1]["message"]
+    reply.refresh_from_db()
+    assert reply.status == "partial" and reply.raw == "Two f"  # the delta it had when it broke
+    assert reply.error == events[-1]["message"]
+    assert run(reply) == [events[-1]]  # a reload replays the stored end, not "being written"
+
+
+def test_a_render_error_ends_the_reply_with_the_reason(scripted, turn, monkeypatch):
+    from widgets.render import StreamRenderer
+
+    feed = StreamRenderer.feed
+    calls = []
+
+    def breaks_on_the_third_delta(self, text):
+        calls.append(text)
+        if len(calls) == 3:
+            raise ValueError("unexpected segment")
+        return feed(self, text)
+
+    monkeypatch.setattr(StreamRenderer, "feed", breaks_on_the_third_delta)
+    _, reply = turn
+    scripted.enqueue("Hello there, how can I help?", chunk_size=4)
+    events = run(reply)
+    reply.refresh_from_db()
+    assert reply.status == "partial" and reply.raw == "Hello there,"
+    assert "ValueError" in reply.error and events[-1]["status"] == "partial"
+
+
+def test_a_failure_before_anything_is_generated_fails_the_reply_at_once(
+    scripted, turn, monkeypatch
+):
+    import chat.replies
+
+    def broken(*args, **kwargs):
+        raise KeyError("listing_card")
+
+    monkeypatch.setattr(chat.replies, "build_messages", broken)
+    _, reply = turn
+    events = run(reply)
+    assert events[-1]["event"] == "error" and events[-1]["status"] == "failed"
+    reply.refresh_from_db()
+    assert reply.status == "failed" and "KeyError" in reply.error and reply.raw == ""
+    # Not "being written in another window" for ten minutes: the stored failure, at once.
+    assert run(reply) == [events[-1]]
+    assert scripted.history == []
+
+
+def test_when_finishing_fails_a_last_resort_marks_the_reply_failed(scripted, turn, monkeypatch):
+    from django.db import DataError
+
+    import chat.replies
+
+    def refuses(**kwargs):
+        raise DataError("A string literal cannot contain NUL (0x00) characters.")
+
+    monkeypatch.setattr(chat.replies, "reply_finish", refuses)
+    _, reply = turn
+    scripted.enqueue("Hello\x00there.")
+    events = run(reply)
+    assert events[-1]["event"] == "error" and events[-1]["status"] == "failed"
+    assert "could not be saved" in events[-1]["message"]
+    reply.refresh_from_db()
+    assert reply.status == "failed" and reply.error == events[-1]["message"]
+    assert run(reply)[-1]["event"] == "error"  # replayed, not "being written in another window"
+
+
+def test_a_stopped_reply_is_partial(scripted, turn):
+    _, reply = turn
+    scripted.enqueue("word " * 200, chunk_size=5)
+    cancel = threading.Event()
+    stream = reply_events(reply.pk, cancel=cancel)
+    next(stream)
+    cancel.set()
+    *_, done = stream
+    reply.refresh_from_db()
+    assert reply.status == "partial" and done["status"] == "partial"
+    assert done["message"] == reply.error == "Stopped before the end."
+
+
+def test_the_page_shows_why_a_reply_is_incomplete(client, plain_user, scripted, turn):
+    _, reply = turn
+    Message.objects.filter(pk=reply.pk).update(
+        status="partial", raw="Two fit", error="A server error cut this reply off."
+    )
+    client.force_login(plain_user)
+    page = client.get(f"/c/{reply.conversation_id}/").content.decode()
+    assert 'data-status="partial"' in page
+    assert "A server error cut this reply off." in page
+    assert '<div class="msg__error" role="alert">' in page  # shown, not hidden

@@ -7,6 +7,7 @@ from chat.services import (
     chat_message_create,
     conversation_create,
     correction_create,
+    correction_review,
     feedback_set,
 )
 from finetune.datasets import (
@@ -100,7 +101,9 @@ def test_frozen_dataset_does_not_change(demo_registry):
     assert dataset.rows.count() == 1
 
 
-def test_build_from_conversations_takes_accepted_answers_and_corrections(plain_user, demo_registry):
+def test_build_from_conversations_takes_accepted_answers_and_corrections(
+    plain_user, staff_user, demo_registry
+):
     conversation = conversation_create(owner=plain_user)
 
     def answered(question, answer, model="base"):
@@ -114,8 +117,14 @@ def test_build_from_conversations_takes_accepted_answers_and_corrections(plain_u
     disliked = answered("and in Dallas?", "Nothing.")
     feedback_set(message=disliked, rating=-1)
     wrong = answered("price of 12 Oak St?", "It is cheap.")
-    correction_create(message=wrong, raw=f"Here it is: {block(LISTING)}", author=plain_user)
+    correction = correction_create(
+        message=wrong, raw=f"Here it is: {block(LISTING)}", author=plain_user
+    )
     answered("ignored", "no feedback at all", model="other")
+    # Until staff accept it, the correction is no training row.
+    early = dataset_build_from_conversations(name="early")
+    assert [r.meta["feedback"] for r in early.rows.all()] == ["up"]
+    correction_review(correction=correction, accept=True, reviewer=staff_user)
 
     dataset = dataset_build_from_conversations(name="from-chat", feedback="any")
     rows = {r.meta["feedback"]: r for r in dataset.rows.all()}
@@ -133,3 +142,133 @@ def test_build_from_conversations_takes_accepted_answers_and_corrections(plain_u
     assert caught.value.problems == [("dataset", "no rows to store")]
     listing_rows = dataset_build_from_conversations(name="w", widget_types=["listing_card"])
     assert listing_rows.rows.count() == 2
+
+
+# ------------------------------------------------------------------ names (Hardening B)
+
+BAD_NAMES = ['my"set', "a\r\nSet-Cookie: x=1", "x" * 81, "with space", "a/b", "ünï"]
+
+
+@pytest.mark.parametrize("name", [*BAD_NAMES, "", " padded", "trailing\n"])
+def test_the_service_refuses_a_bad_name(name, demo_registry):
+    with pytest.raises(DatasetRejected) as caught:
+        dataset_import(name=name, text=jsonl(line("q", "a", id="r1")))
+    assert caught.value.problems[0][0] == "name"
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_the_api_and_the_page_refuse_the_same_names(
+    name, staff_api, client, staff_user, demo_registry
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from finetune.models import Dataset
+
+    text = jsonl(line("q", "a", id="r1")).encode()
+    response = staff_api.post(
+        "/api/datasets/", {"name": name, "file": SimpleUploadedFile("f.jsonl", text)}
+    )
+    assert response.status_code == 400 and "name" in response.json()
+    client.force_login(staff_user)
+    response = client.post(
+        "/finetune/datasets/upload/", {"name": name, "file": SimpleUploadedFile("f.jsonl", text)}
+    )
+    assert response.status_code == 302 and response.url == "/finetune/"
+    assert not Dataset.objects.exists()
+
+
+def test_the_page_names_an_unnamed_upload_after_its_file(client, staff_user, demo_registry):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(staff_user)
+    text = jsonl(line("q", "a", id="r1")).encode()
+    upload = SimpleUploadedFile('my "odd" data.v2.jsonl', text)
+    response = client.post("/finetune/datasets/upload/", {"name": "", "file": upload})
+    from finetune.models import Dataset
+
+    dataset = Dataset.objects.get()
+    assert response.url == f"/finetune/datasets/{dataset.pk}/"
+    assert dataset.name == "my-odd-data-v2"
+
+
+def test_export_header_is_safe_for_any_stored_name(staff_api, demo_registry):
+    dataset = dataset_import(name="ok", text=jsonl(line("q", "a", id="r1")))
+    # A name stored before names were checked on every path.
+    type(dataset).objects.filter(pk=dataset.pk).update(name='a"b\r\nSet-Cookie: x=1')
+    response = staff_api.get(f"/api/datasets/{dataset.pk}/export/")
+    assert response.status_code == 200
+    header = response["Content-Disposition"]
+    assert header.startswith("attachment; filename")
+    assert "\r" not in header and "\n" not in header and 'a"b' not in header
+
+
+# ------------------------------------------------------------------ row ids (Hardening C)
+
+
+@pytest.mark.parametrize(
+    "identifier", ["a/b", "../x", "..", "has space", "x" * 121, "ünï", "a?b", "#a", 7]
+)
+def test_row_ids_outside_the_alphabet_are_refused(identifier, demo_registry):
+    with pytest.raises(DatasetRejected) as caught:
+        dataset_import(name="ids", text=jsonl(line("q", "a", id=identifier)))
+    (where, problem), *_ = caught.value.problems
+    assert where == "line 1" and problem.startswith("meta.id:")
+
+
+@pytest.mark.parametrize(
+    "identifier", ["chat-12", "chat-12-c3", "demo-0001", "row-0123abcd", "a.b:c_d-9", "x" * 120]
+)
+def test_row_ids_inside_the_alphabet_pass(identifier, demo_registry):
+    dataset = dataset_import(name="ids", text=jsonl(line("q", "a", id=identifier)))
+    assert dataset.rows.get().row_id == identifier
+
+
+def test_ids_the_app_makes_itself_pass(demo_registry):
+    from datetime import date
+
+    from demo.dataset.data import generate_demo_conversations
+    from demo.services import crm_fixture_load
+    from finetune.datasets import ROW_ID
+    from finetune.rows import row_id
+
+    crm_fixture_load(today=date(2026, 11, 21))
+    assert all(ROW_ID.fullmatch(r["meta"]["id"]) for r in generate_demo_conversations())
+    assert ROW_ID.fullmatch(row_id(line("q", "a")))  # derived from the content
+
+
+def test_the_dataset_page_shows_a_row_whose_id_predates_the_check(
+    client, staff_user, demo_registry
+):
+    dataset = dataset_import(name="ids", text=jsonl(line("q", "a", id="r1")))
+    dataset.rows.update(row_id="a/b")
+    client.force_login(staff_user)
+    page = client.get(f"/finetune/datasets/{dataset.pk}/")
+    assert page.status_code == 200
+    assert f"/finetune/datasets/{dataset.pk}/rows/a/b/" in page.content.decode()
+
+
+# ------------------------------------------------------------------ line breaks (Hardening D)
+
+
+def test_export_then_import_keeps_unicode_line_separators_inside_strings(demo_registry):
+    text = jsonl(
+        line("first\u2028second", "one\u0085two\u2029three\x1c four", id="sep"),
+        line("plain", "answer", id="plain"),
+    )
+    dataset = dataset_import(name="seps", text=text.replace("\n", "\r\n"))
+    exported = "".join(dataset_export(dataset))
+    assert "\u2028" in exported  # written as is (ensure_ascii=False), not escaped
+    again = dataset_import(name="seps", text=exported)
+    assert [r.messages for r in again.rows.all()] == [r.messages for r in dataset.rows.all()]
+    assert again.rows.get(row_id="sep").messages[0]["content"] == "first\u2028second"
+
+
+def test_rows_are_read_as_strict_json(demo_registry):
+    good = json.dumps(line("q", "a", id="ok"))
+    not_finite = good.replace('"id": "ok"', '"id": "nan", "score": NaN')
+    deep = good.replace('"id": "ok"', '"id": "deep", "x": ' + "[" * 100 + "]" * 100)
+    with pytest.raises(DatasetRejected) as caught:
+        dataset_import(name="strict", text=jsonl(good, not_finite, deep))
+    reasons = dict(caught.value.problems)
+    assert reasons["line 2"].startswith("not JSON: NaN is not a finite number")
+    assert reasons["line 3"].startswith("not JSON: JSON nested deeper than")

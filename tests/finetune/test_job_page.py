@@ -38,7 +38,7 @@ def test_job_page_draws_every_step_of_a_short_run_and_follows_it_live(browser, s
     page.fill("#id_password", "pw-staff-123")
     page.click("button[type=submit]")
     page.goto(f"{server}/finetune/jobs/{job.pk}/")
-    page.wait_for_function("document.querySelectorAll('#curve circle.dot--train').length === 6")
+    page.wait_for_function("() => document.querySelectorAll('#curve .dot--train').length === 6")
     assert page.get_attribute(".progress", "aria-valuenow") == "50"
     assert "step 6 of 12" in page.inner_text("#numbers")
 
@@ -49,7 +49,7 @@ def test_job_page_draws_every_step_of_a_short_run_and_follows_it_live(browser, s
         status="succeeded", step=12, loss=0.8, eval_loss=0.9, history=history
     )
     page.wait_for_function(
-        "document.querySelectorAll('#curve circle.dot--train').length === 12", timeout=10_000
+        "() => document.querySelectorAll('#curve .dot--train').length === 12", timeout=10_000
     )
     assert page.locator("#curve circle.dot--eval").count() == 1
     assert page.get_attribute(".progress", "aria-valuenow") == "100"

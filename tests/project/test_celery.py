@@ -59,6 +59,8 @@ def test_ping_round_trip_through_the_embedded_broker(tmp_path):
         "DJANGO_SETTINGS_MODULE": "project.settings",
         "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0",
         "WEFT_DATA_DIR": str(tmp_path),
+        # Chosen, as the web process and its worker must agree (not guessed by each at start).
+        "WEFT_BROKER": "embedded",
     }
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(

@@ -215,3 +215,34 @@ def test_type_page_marks_an_action_only_when_its_schema_can_run(admin_client):
     widget.refresh_from_db()
     assert not widget.is_action
     assert admin_client.post(url, form).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "says"),
+    [
+        ("examples", '[{"text": "x", "n": NaN}]', "NaN is not a finite number"),
+        ("json_schema", json.dumps(NOTE_SCHEMA)[:-1] + ', "maximum": 1e400}', "1e400"),
+        ("examples", "[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ],
+)
+def test_admin_json_fields_refuse_what_would_break_the_api(admin_client, field, text, says):
+    form = {
+        "name": "note", "title": "Note", "description": "A note.", "enabled": "on",
+        "json_schema": json.dumps(NOTE_SCHEMA), "card_template": "",
+        "examples": json.dumps(NOTE_EXAMPLES), field: text,
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:widgets_widgettype_add"), form)
+    assert response.status_code == 200 and says in response.content.decode()
+    assert not WidgetType.objects.exists()
+
+
+def test_every_form_of_a_stored_json_field_is_strict():
+    from django.core.exceptions import ValidationError
+
+    from widgets.fields import OrderedJSONField
+
+    for clean in (OrderedJSONField().formfield().clean, OrderedJSONField().to_python):
+        for text, code in [("[Infinity]", "json_not_finite"), ("[" * 5000, "json_too_deep")]:
+            with pytest.raises(ValidationError) as caught:
+                clean(text)
+            assert caught.value.code == code

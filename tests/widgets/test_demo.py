@@ -1,14 +1,18 @@
 import filecmp
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.template import Context
 
+from widgets.cards import card_context, compile_card_template, drop_unsafe_urls, render_card_body
 from widgets.models import WidgetSchemaVersion
 from widgets.selectors import active_versions
+from widgets.version_checks import check_version_content
 
 SHARED_DEMO = Path(settings.BASE_DIR).parent / "shared" / "demo"
 
@@ -157,3 +161,47 @@ def test_demo_widget_files_hold_the_shared_schemas():
         assert d.json_schema == schema, d.name
         assert list(d.json_schema) == list(schema), d.name  # key order too: prompts show it
         assert (d.title, d.description) == (schema["title"], schema["description"])
+
+
+class _Markup(HTMLParser):
+    """Tags, attributes and text of a fragment: what a reader sees, whatever its spelling."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts = []
+
+    def handle_starttag(self, tag, attrs):
+        # rel is what the cleaner adds to links: invisible, and no change to what they do.
+        self.parts.append(("<", tag, sorted((k, v) for k, v in attrs if k != "rel")))
+
+    def handle_endtag(self, tag):
+        self.parts.append(("/", tag))
+
+    def handle_data(self, data):
+        if words := " ".join(data.split()):
+            self.parts.append(("text", words))
+
+
+def _markup(html):
+    parser = _Markup()
+    parser.feed(html)
+    parser.close()
+    return parser.parts
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(settings.BASE_DIR) / "demo" / "registry").glob("*.json")),
+    ids=lambda p: p.stem,
+)  # fmt: skip
+def test_demo_templates_pass_the_checks_and_cleaning_keeps_what_they_show(path):
+    doc = json.loads(path.read_text())
+    for v in doc["versions"]:
+        schema, template = v["json_schema"], v["card_template"]
+        check_version_content(json_schema=schema, card_template=template, examples=v["examples"])
+        for example in v["examples"]:
+            uncleaned = compile_card_template(template).render(
+                Context(card_context(drop_unsafe_urls(example, schema)))
+            )
+            cleaned = render_card_body(template_source=template, payload=example, schema=schema)
+            assert _markup(cleaned) == _markup(uncleaned), path.name
+            assert len(_markup(cleaned)) > 5

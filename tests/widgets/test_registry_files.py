@@ -145,3 +145,28 @@ def test_import_reports_bad_grounded_fields_and_writes_nothing(tmp_path):
     assert 'note.json: grounded_fields: "prority" is not a property anywhere' in message
     assert 'note.json: grounded_fields: "text" is listed twice' in message
     assert grounding() == {"note": ["text"]} and WidgetType.objects.get().title == "Note"
+
+
+def test_a_file_with_an_empty_card_template_imports_again_unchanged(tmp_path):
+    doc = {
+        "format": "weft.widget/1", "name": "note", "title": "Note", "description": "A note.",
+        "versions": [{"version": 1, "active": True, "json_schema": NOTE_SCHEMA,
+                      "card_template": "", "examples": NOTE_EXAMPLES}],
+    }  # fmt: skip
+    (tmp_path / "note.json").write_text(json.dumps(doc))
+    call_command("widgets", "import", str(tmp_path))
+    before = snapshot()
+    assert "weft-kv" in before[0][4]  # the generated card
+    call_command("widgets", "import", str(tmp_path))
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("number", ["1e400", "NaN", "-Infinity"])
+def test_import_refuses_a_file_with_a_non_finite_number(tmp_path, number):
+    note_widget()
+    call_command("widgets", "export", str(tmp_path))
+    text = (tmp_path / "note.json").read_text()
+    (tmp_path / "note.json").write_text(text.replace('"minLength": 1', f'"maximum": {number}'))
+    with pytest.raises(CommandError) as caught:
+        call_command("widgets", "import", str(tmp_path))
+    assert "note.json: not valid JSON" in str(caught.value) and number in str(caught.value)

@@ -4,7 +4,16 @@ import random
 import pytest
 from django.core.management import call_command
 
-from widgets.render import StreamRenderer, render_message, render_prose
+from widgets.markup import FieldError, validator_for
+from widgets.render import (
+    CardSpec,
+    Registry,
+    StreamRenderer,
+    fallback_card,
+    render_message,
+    render_prose,
+    skeleton_card,
+)
 from widgets.selectors import active_registry
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +92,7 @@ def test_hostile_values_in_a_valid_card_are_inert(registry):
     }
     html = render_message(block(hostile), registry)
     assert 'data-outcome="valid"' in html
-    assert "<img" not in html and "<script" not in html and "onerror=&quot;" in html
+    assert "<img" not in html and "<script" not in html and 'onerror="alert(1)"&gt;' in html
 
 
 def test_stream_ends_where_the_whole_message_render_does(registry):
@@ -182,3 +191,28 @@ def test_long_prose_streams_paragraph_by_paragraph_and_ends_exact(registry):
         page[op.segment : op.segment + 1] = [op.html]
     assert "".join(page) == render_message(text, registry) == renderer.html()
     assert '<ol start="2">' not in "".join(page)
+
+
+def test_card_markup_reaches_the_page_cleaned_whole_and_streamed():
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+    template = '<p>{{ text }}</p>{{ "<img src=x onerror" }}=alert(1)>'
+    registry = Registry(
+        validators={"note": validator_for(schema)},
+        cards={"note": CardSpec(template_source=template, schema=schema)},
+    )
+    text = '<widget type="note">{"text": "hi"}</widget>'
+    renderer = StreamRenderer(registry)
+    streamed = [op.html for op in renderer.feed(text) + renderer.close()]
+    for html in (render_message(text, registry), streamed[-1]):
+        assert 'data-outcome="valid"' in html and "<p>hi</p>" in html
+        assert "onerror" not in html and "alert" not in html
+
+
+def test_fallback_and_skeleton_cards_escape_what_the_model_wrote():
+    hostile = '"><img src=x onerror=alert(1)>'
+    html = fallback_card(
+        widget_type=hostile, outcome="invalid", raw=hostile, label=hostile,
+        errors=[FieldError(pointer="/" + hostile, message=hostile)],
+    )  # fmt: skip
+    html += skeleton_card(widget_type=hostile, partial={hostile: hostile}, label=hostile)
+    assert "<img" not in html and "&lt;img" in html

@@ -16,11 +16,12 @@ container or scalar): containers on it may still grow and a scalar ending it may
 written, so the check keeps only what validation.provisional_errors keeps there.
 """
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from .patterns import MAX_PATTERN_SUBJECT, compile_pattern
 
 Check = Callable[[Any, "tuple[Any, ...] | None", int], bool]
 
@@ -243,8 +244,9 @@ def _string_tests(schema: dict[str, Any]) -> tuple[list[Callable[[str], bool]], 
         shortest = schema["minLength"]
         tests.append(lambda x: len(x) >= shortest)
     if "pattern" in schema:
-        search = re.compile(schema["pattern"]).search
-        tests.append(lambda x: search(x) is not None)
+        # RE2, as the full validator: Python's re backtracks (^(a+)+$ froze the process).
+        search = compile_pattern(schema["pattern"]).search
+        tests.append(lambda x: len(x) <= MAX_PATTERN_SUBJECT and search(x) is not None)
     if "format" in schema:
         name = schema["format"]
         tests.append(lambda x: _FORMATS.conforms(x, name))

@@ -2,7 +2,8 @@
 
 A PayloadValidator wraps one JSON Schema (draft 2020-12) compiled once, with format checks
 on ("date", "date-time", "email", "uri" are enforced by the format libraries this project
-installs: rfc3339-validator for date-time, rfc3986-validator for uri).
+installs: rfc3339-validator for date-time, rfc3986-validator for uri), and patterns matched
+by RE2 in linear time (patterns.py).
 
 Provisional errors are those a partial payload already commits to, whatever text follows.
 The partial comes from the parser: every container on its last path (last key or item at
@@ -22,9 +23,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from .events import FieldError
+from .patterns import PATTERN_KEYWORDS, unevaluated_properties_refused, uses_keyword
 from .schema_fast_path import compile_check
 
 # Keywords whose verdict on a container more items or properties cannot reverse.
@@ -33,6 +35,10 @@ _SETTLED_FOR_OPEN_CONTAINERS = frozenset(
 )
 _SETTLED_FOR_GROWING_STRINGS = frozenset({"type", "maxLength"})
 _TOO_DEEP = "the payload is nested too deeply to validate"
+_LinearTimeValidator = validators.extend(Draft202012Validator, PATTERN_KEYWORDS)
+_NoUnevaluatedValidator = validators.extend(
+    _LinearTimeValidator, {"unevaluatedProperties": unevaluated_properties_refused}
+)
 
 
 def json_pointer(path: Iterable[Any]) -> str:
@@ -44,9 +50,10 @@ class PayloadValidator:
     def __init__(self, schema: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(schema)
         self.schema = schema
-        self._validator = Draft202012Validator(
-            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-        )
+        with_patterns = uses_keyword(schema, "patternProperties")
+        # jsonschema's unevaluatedProperties matches patternProperties with Python's re.
+        cls = _NoUnevaluatedValidator if with_patterns else _LinearTimeValidator
+        self._validator = cls(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         self._certainly_valid = compile_check(schema)
 
     def __repr__(self) -> str:

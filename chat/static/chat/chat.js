@@ -65,6 +65,7 @@
     article.dataset.messageId = message.id;
     article.dataset.streamUrl = message.stream_url;
     article.querySelector(".msg__editor textarea").id = "raw-" + message.id;
+    article.querySelector(".msg__editor label").htmlFor = "raw-" + message.id;
     return article;
   }
 
@@ -89,20 +90,27 @@
 
   function stream(article) {
     const body = article.querySelector(".msg__body");
+    // Screen readers hold a busy live region and read the answer once, when it is whole.
+    body.setAttribute("aria-busy", "true");
     const source = new EventSource(article.dataset.streamUrl);
     live = { source, article };
     setBusy(true);
-    const finish = () => {
+    const finish = (status) => {
       source.close();
       if (live && live.source === source) live = null;
-      article.dataset.status = "done";
+      article.dataset.status = status;
+      body.setAttribute("aria-busy", "false");
       article.querySelector(".msg__tools").hidden = false;
       setBusy(false);
     };
     source.addEventListener("ops", (e) => applyOps(body, JSON.parse(e.data).ops));
     source.addEventListener("done", (e) => {
-      body.innerHTML = JSON.parse(e.data).html; // the canonical render of the whole reply
-      finish();
+      const data = JSON.parse(e.data);
+      body.innerHTML = data.html; // the canonical render of the whole reply
+      // A reply cut off (status "partial") must say so and why, or it would look complete.
+      const status = data.status || "done";
+      showError(article, status === "done" ? "" : data.message || "This answer stopped before the end.");
+      finish(status);
     });
     source.addEventListener("error", (e) => {
       let message = "The connection to the server was lost.";
@@ -113,8 +121,7 @@
       }
       body.querySelector(":scope > .typing")?.remove();
       showError(article, message);
-      article.dataset.status = "failed";
-      finish();
+      finish("failed");
     });
   }
 
@@ -158,7 +165,8 @@
     source.close(); // the server sees the disconnect, stops the model and saves what it has
     live = null;
     showError(article, "Stopped.");
-    article.dataset.status = "done";
+    article.dataset.status = "partial"; // as the server stores it
+    article.querySelector(".msg__body").setAttribute("aria-busy", "false");
     article.querySelector(".msg__tools").hidden = false;
     article.querySelector(":scope .typing")?.remove();
     setBusy(false);

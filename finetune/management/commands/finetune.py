@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from finetune.datasets import DatasetRejected, dataset_import
+from finetune.datasets import DatasetRejected, dataset_import, dataset_name_from_filename
 from finetune.jobs import finetune_job_run, finetune_job_start
 from finetune.models import Dataset, FinetuneJob
 from finetune.rejected import RequestRejected
@@ -29,7 +29,10 @@ class Command(BaseCommand):
         path = Path(spec)
         if path.suffix in (".jsonl", ".json") and path.is_file():
             try:
-                return dataset_import(name=path.stem, text=path.read_text(encoding="utf-8"))
+                return dataset_import(
+                    name=dataset_name_from_filename(path.name),
+                    text=path.read_text(encoding="utf-8"),
+                )
             except DatasetRejected as exc:
                 lines = "\n".join(f"  - {w}: {p}" for w, p in exc.problems[:50])
                 raise CommandError(
