@@ -1,6 +1,6 @@
 from django.urls import path
 
-from finetune import api
+from finetune import api, retry_views, selectable_views
 
 urlpatterns = [
     path("datasets/", api.DatasetListApi.as_view(), name="api-datasets"),
@@ -10,6 +10,17 @@ urlpatterns = [
     path("finetune/jobs/", api.JobListApi.as_view(), name="api-jobs"),
     path("finetune/jobs/<int:pk>/", api.JobDetailApi.as_view(), name="api-job"),
     path("finetune/jobs/<int:pk>/cancel/", api.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("finetune/jobs/<int:pk>/retry/", retry_views.JobRetryApi.as_view(), name="api-job-retry"),
+    path(
+        "finetune/evals/<int:pk>/retry/",
+        retry_views.EvalRunRetryApi.as_view(),
+        name="api-eval-run-retry",
+    ),
+    path(
+        "adapters/<str:name>/selectable/",
+        selectable_views.AdapterSelectableApi.as_view(),
+        name="api-adapter-selectable",
+    ),
     path(
         "finetune/corrections/",
         api.CorrectionReviewListApi.as_view(),

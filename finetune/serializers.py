@@ -9,13 +9,16 @@ from serving.vllm_server import MAX_LORA_RANK
 from widgets.serializers import text_field
 
 
+# validate_dataset_name is the check; the schema states its pattern for API clients.
+@extend_schema_field({"type": "string", "maxLength": 80, "pattern": f"^{_NAME.pattern}$"})
+class DatasetNameField(serializers.CharField):
+    pass
+
+
 def dataset_name_field() -> serializers.CharField:
-    field = serializers.CharField(
+    return DatasetNameField(
         max_length=80, validators=[validate_dataset_name], help_text=f"{NAME_RULE}."
     )
-    # validate_dataset_name is the check; the schema states its pattern for API clients.
-    schema = {"type": "string", "maxLength": 80, "pattern": f"^{_NAME.pattern}$"}
-    return extend_schema_field(schema)(field)
 
 
 class DatasetSerializer(serializers.ModelSerializer):

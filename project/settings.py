@@ -232,6 +232,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Widget registry, conversations and fine-tuning for chat assistants.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Requests and responses get their own components: read-only fields stay out of request
+    # bodies, and uploads are `format: binary` (sent as files).
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -242,8 +245,10 @@ SPECTACULAR_SETTINGS = {
                 "operationId": "messages_stream",
                 "summary": "Stream an assistant reply as Server-Sent Events",
                 "description": "Events: `ops` (replace or append rendered segments), `done` "
-                "(final HTML, block outcomes), `error` (the backend failed; the user's message "
-                "is kept). The first request generates the reply; later ones replay it.",
+                "(final HTML, block outcomes, and `status`: `done`, or `partial` with `message` "
+                "when the reply broke off after some text), `error` (nothing could be "
+                "generated; the user's message is kept). The first request generates the "
+                "reply; later ones replay it.",
                 "tags": ["messages"],
                 "parameters": [
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}

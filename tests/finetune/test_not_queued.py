@@ -13,8 +13,6 @@ from finetune.models import EvalRun, FinetuneJob
 from finetune.tasks import _recover_runs, run_evaluation, run_finetune_job
 from tests.finetune.test_evals import PERFECT, adapter, small_dataset  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.urls("tests.finetune.retry_urls")
-
 REFUSING = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from finetune.models import Adapter, Dataset
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.finetune.retry_urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
