@@ -31,6 +31,8 @@ from chat.services import (
 )
 from serving.backend import BASE_MODEL
 from serving.served import models_for, served_model
+from widgets.api_responses import refusals
+from widgets.json_input import StrictJSONParser
 
 
 def own_conversation(request, pk) -> Conversation:
@@ -40,6 +42,17 @@ def own_conversation(request, pk) -> Conversation:
 def own_message(request, pk) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation"), pk=pk, conversation__owner=request.user
+    )
+
+
+def own_reply(request, pk) -> Message:
+    """An assistant reply of the user's: feedback, corrections, regeneration and action cards
+    exist only on replies, so a user message's id is a 404 there, as any other."""
+    return get_object_or_404(
+        Message.objects.select_related("conversation"),
+        pk=pk,
+        conversation__owner=request.user,
+        role=Message.Role.ASSISTANT,
     )
 
 
@@ -54,13 +67,20 @@ def _messages():
     return Message.objects.select_related("feedback").prefetch_related("corrections", "action_runs")
 
 
-class ConversationListApi(APIView):
-    @extend_schema(responses=ConversationSerializer(many=True))
+class ChatApi(APIView):
+    parser_classes = [StrictJSONParser]
+
+
+class ConversationListApi(ChatApi):
+    @extend_schema(responses={200: ConversationSerializer(many=True), **refusals(403)})
     def get(self, request):
         conversations = Conversation.objects.filter(owner=request.user)
         return Response(ConversationSerializer(conversations, many=True).data)
 
-    @extend_schema(request=ConversationSerializer, responses={201: ConversationSerializer})
+    @extend_schema(
+        request=ConversationSerializer,
+        responses={201: ConversationSerializer, **refusals(400, 403)},
+    )
     def post(self, request):
         serializer = ConversationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -68,14 +88,14 @@ class ConversationListApi(APIView):
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
 
-class ConversationDetailApi(APIView):
-    @extend_schema(responses=ConversationSerializer)
+class ConversationDetailApi(ChatApi):
+    @extend_schema(responses={200: ConversationSerializer, **refusals(403, 404)})
     def get(self, request, pk):
         return Response(ConversationSerializer(own_conversation(request, pk)).data)
 
 
-class MessageListApi(APIView):
-    @extend_schema(responses=MessageSerializer(many=True))
+class MessageListApi(ChatApi):
+    @extend_schema(responses={200: MessageSerializer(many=True), **refusals(403, 404)})
     def get(self, request, pk):
         conversation = own_conversation(request, pk)
         return Response(
@@ -84,7 +104,7 @@ class MessageListApi(APIView):
 
     @extend_schema(
         request=MessageCreateSerializer,
-        responses={201: MessageSerializer(many=True)},
+        responses={201: MessageSerializer(many=True), **refusals(400, 403, 404)},
         description="Posts the user's message and starts the assistant's reply. The reply "
         "streams from its `stream_url` (Server-Sent Events).",
     )
@@ -104,17 +124,20 @@ class MessageListApi(APIView):
         )
 
 
-class MessageDetailApi(APIView):
-    @extend_schema(responses=MessageSerializer)
+class MessageDetailApi(ChatApi):
+    @extend_schema(responses={200: MessageSerializer, **refusals(403, 404)})
     def get(self, request, pk):
         own_message(request, pk)
         return Response(MessageSerializer(_messages().get(pk=pk)).data)
 
 
-class RegenerateApi(APIView):
-    @extend_schema(request=RegenerateSerializer, responses={201: MessageSerializer})
+class RegenerateApi(ChatApi):
+    @extend_schema(
+        request=RegenerateSerializer,
+        responses={201: MessageSerializer, **refusals(400, 403, 404)},
+    )
     def post(self, request, pk):
-        reply = own_message(request, pk)
+        reply = own_reply(request, pk)
         serializer = RegenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fresh = _call(
@@ -123,18 +146,20 @@ class RegenerateApi(APIView):
         return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
 
-class FeedbackApi(APIView):
-    @extend_schema(request=FeedbackSerializer, responses=FeedbackSerializer)
+class FeedbackApi(ChatApi):
+    @extend_schema(
+        request=FeedbackSerializer, responses={200: FeedbackSerializer, **refusals(400, 403, 404)}
+    )
     def put(self, request, pk):
-        message = own_message(request, pk)
+        message = own_reply(request, pk)
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         feedback = _call(feedback_set, message=message, **serializer.validated_data)
         return Response(FeedbackSerializer(feedback).data)
 
 
-class CorrectionListApi(APIView):
-    @extend_schema(responses=CorrectionSerializer(many=True))
+class CorrectionListApi(ChatApi):
+    @extend_schema(responses={200: CorrectionSerializer(many=True), **refusals(403, 404)})
     def get(self, request, pk):
         return Response(
             CorrectionSerializer(own_message(request, pk).corrections.all(), many=True).data
@@ -142,12 +167,12 @@ class CorrectionListApi(APIView):
 
     @extend_schema(
         request=CorrectionCreateSerializer,
-        responses={201: CorrectionSerializer},
+        responses={201: CorrectionSerializer, **refusals(400, 403, 404)},
         description="A corrected answer in widget markup; every widget must be valid. The "
         "original answer is kept, and the pair becomes a training candidate.",
     )
     def post(self, request, pk):
-        message = own_message(request, pk)
+        message = own_reply(request, pk)
         serializer = CorrectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         correction = _call(
@@ -159,15 +184,16 @@ class CorrectionListApi(APIView):
         return Response(CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
 
 
-class ActionDecisionApi(APIView):
+class ActionDecisionApi(ChatApi):
     @extend_schema(
         request=ActionDecisionSerializer,
-        responses={201: ActionRunSerializer},
+        responses={201: ActionRunSerializer, **refusals(400, 403, 404, 409)},
         description="Confirm (runs the CRM operation) or cancel the action_request card at "
-        "`block` (0-based index of the widget blocks in the message).",
+        "`block` (0-based index of the widget blocks in the message). 404: no action card "
+        "there; 409: it was already decided.",
     )
     def post(self, request, pk, block):
-        message = own_message(request, pk)
+        message = own_reply(request, pk)
         serializer = ActionDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -178,13 +204,15 @@ class ActionDecisionApi(APIView):
         except ChatError as exc:
             if exc.code == "not_found":
                 return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+            if exc.code == "already_decided":  # a valid request, too late
+                return Response({exc.field: [str(exc)]}, status=status.HTTP_409_CONFLICT)
             raise ValidationError({exc.field: [str(exc)]}, code=exc.code) from exc
         return Response(ActionRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
-class ModelListApi(APIView):
+class ModelListApi(ChatApi):
     @extend_schema(
-        responses={200: ModelChoiceSerializer(many=True)},
+        responses={200: ModelChoiceSerializer(many=True), **refusals(403)},
         description="The models you may name in `model` when posting a message or "
         "regenerating: the served one (the default) first, the base model, and the adapters "
         "staff made selectable (staff: every registered adapter).",

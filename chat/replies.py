@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 from django.utils.html import linebreaks
 
@@ -51,6 +52,9 @@ SAVE_EVERY_S = 1.0  # partial text is saved this often, so a reload mid-stream s
 
 
 STALE_AFTER = timedelta(minutes=10)  # a claimed reply this old died with its process
+# A reply's end is tried again this long while the database turns it away for now (a lock
+# held elsewhere: SQLite gives up on one after 5 s); the stream's last event waits meanwhile.
+STORE_RETRY_S = 30.0
 
 
 def _claim(reply: Message) -> bool:
@@ -192,9 +196,7 @@ def _finish(reply: Message, generation: _Generation) -> tuple[list, bool]:
             generation.broke(exc)
     generation.usage.setdefault("latency_s", time.monotonic() - generation.started)
     try:
-        reply_finish(
-            reply=reply, raw=raw, blocks=blocks, usage=generation.usage, error=generation.error
-        )
+        _store_end(reply, raw=raw, blocks=blocks, usage=generation.usage, error=generation.error)
         return ops, True
     except Exception as exc:
         logger.exception("reply %s: its end could not be stored", reply.pk)
@@ -206,6 +208,22 @@ def _finish(reply: Message, generation: _Generation) -> tuple[list, bool]:
         logger.exception("reply %s: not even its failure could be stored", reply.pk)
         reply.status, reply.error = Message.Status.FAILED, error
     return [], False
+
+
+def _store_end(reply: Message, **end) -> None:
+    """reply_finish, tried again while the database is unavailable for now, up to
+    STORE_RETRY_S: given up at once, the text would be lost and the reply left "streaming"
+    (reply_fail meets the same lock) until it went stale."""
+    deadline = time.monotonic() + STORE_RETRY_S
+    while True:
+        try:
+            reply_finish(reply=reply, **end)
+            return
+        except OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("reply %s: its end could not be stored yet", reply.pk, exc_info=True)
+            time.sleep(1.0)
 
 
 def reply_events(reply_id: int, *, cancel: threading.Event) -> Iterator[dict]:

@@ -1,9 +1,12 @@
 from rest_framework import serializers
 
 from chat.models import ActionRun, Conversation, Correction, Feedback, Message
+from widgets.api_fields import StrictCharField, StrictChoiceField, text_field
 
 
 class ConversationSerializer(serializers.ModelSerializer):
+    title = StrictCharField(max_length=200, allow_blank=True, required=False)
+
     class Meta:
         model = Conversation
         fields = ["id", "title", "created", "updated"]
@@ -11,6 +14,9 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class FeedbackSerializer(serializers.ModelSerializer):
+    rating = StrictChoiceField(choices=[(1, "up"), (-1, "down")])
+    comment = StrictCharField(allow_blank=True, required=False)
+
     class Meta:
         model = Feedback
         fields = ["rating", "comment", "updated"]
@@ -18,7 +24,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
 
 
 class CorrectionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Correction
@@ -39,7 +45,7 @@ class MessageSerializer(serializers.ModelSerializer):
     context = serializers.JSONField(read_only=True)
     widget_versions = serializers.JSONField(read_only=True)
     blocks = serializers.JSONField(read_only=True)
-    feedback = FeedbackSerializer(read_only=True)
+    feedback = FeedbackSerializer(read_only=True, allow_null=True)
     corrections = CorrectionSerializer(many=True, read_only=True)
     action_runs = ActionRunSerializer(many=True, read_only=True)
     stream_url = serializers.SerializerMethodField()
@@ -61,8 +67,8 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    text = serializers.CharField(trim_whitespace=True, max_length=4000)
-    model = serializers.CharField(
+    text = text_field(max_length=4000)
+    model = text_field(
         required=False,
         max_length=120,
         help_text="Default: the served (promoted) model. GET /api/models/ lists what you may pick.",
@@ -70,7 +76,7 @@ class MessageCreateSerializer(serializers.Serializer):
 
 
 class RegenerateSerializer(serializers.Serializer):
-    model = serializers.CharField(
+    model = text_field(
         required=False, max_length=120, help_text="Default: the model of the reply it replaces."
     )
 
@@ -82,8 +88,8 @@ class ModelChoiceSerializer(serializers.Serializer):
 
 
 class CorrectionCreateSerializer(serializers.Serializer):
-    raw = serializers.CharField(trim_whitespace=False, max_length=20_000)
+    raw = StrictCharField(trim_whitespace=False, min_length=1, max_length=20_000)
 
 
 class ActionDecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["confirm", "cancel"])
+    decision = StrictChoiceField(choices=["confirm", "cancel"])

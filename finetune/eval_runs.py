@@ -8,12 +8,15 @@ from the same code.
 """
 
 import contextlib
+import fcntl
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -165,17 +168,63 @@ def eval_run_retry(*, run: EvalRun) -> EvalRun:
 
 def eval_runs_recover() -> list[int]:
     """What a worker does at start: queued runs whose message may never have reached the
-    broker are sent again (a message that did arrive is then skipped as stale). Runs that
-    were not queued wait for a person (eval_run_retry); runs a command executes itself are
-    not the queue's."""
-    queued = list(
-        EvalRun.objects.filter(status=EvalRun.Status.QUEUED)
-        .exclude(task_id="")  # created for a caller that executes it itself (manage.py evaluate)
+    broker, and runs left running by a worker that died (their mark is free), are sent again
+    (a message that did arrive is then skipped as stale; a run sent again starts over). Runs
+    that were not queued wait for a person (eval_run_retry); runs a command executes itself
+    are not the queue's."""
+    queue_runs = EvalRun.objects.exclude(task_id="")  # not the command's (manage.py evaluate)
+    recovered = list(
+        queue_runs.filter(status=EvalRun.Status.QUEUED)
         .order_by("created", "id")
         .values_list("pk", flat=True)
     )
-    _enqueue(*queued)
-    return queued
+    for pk, task_id in queue_runs.filter(status=EvalRun.Status.RUNNING).values_list(
+        "pk", "task_id"
+    ):
+        if not _is_running(task_id):
+            recovered.append(pk)
+    _enqueue(*recovered)
+    return recovered
+
+
+# A worker executing a run holds an exclusive lock on a file named after the run's message
+# (task ids are unique, across databases too); the OS lets go of it when the worker dies,
+# which is how a worker at start tells a dead run from one still under way. Workers on one
+# machine share the data dir, as with jobs' locks (finetune/jobs.py).
+
+
+def _mark_path(task_id: str) -> Path:
+    return Path(django_settings.DATA_DIR) / "evals" / f"{task_id}.lock"
+
+
+@contextlib.contextmanager
+def _running_mark(task_id: str) -> Iterator[None]:
+    if not task_id:  # a run the caller executes itself: not the queue's to recover
+        yield
+        return
+    path = _mark_path(task_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still held: no check sees it free and there
+
+
+def _is_running(task_id: str) -> bool:
+    try:
+        handle = open(_mark_path(task_id))
+    except FileNotFoundError:
+        return False  # never started, or its worker finished with it
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        # Left by a worker that died; kept (a few bytes): removed, it could be the one a
+        # message redelivered for the run has just opened, and that lock would go unseen.
+        return False
 
 
 def eval_runs_queue_comparison(
@@ -281,7 +330,26 @@ def eval_run_execute(
     run = EvalRun.objects.select_related("dataset", "adapter").get(pk=run_id)
     if run.finished_running:
         return run
-    # A run redelivered after its worker died starts again from the first row.
+    # Held from before the claim: a worker starting meanwhile never sees this run as dead.
+    with _running_mark(run.task_id if task_id is None else task_id):
+        return _claim_and_execute(
+            run, rows=rows, backend=backend, concurrency=concurrency, notify=notify,
+            on_case=on_case, task_id=task_id,
+        )  # fmt: skip
+
+
+def _claim_and_execute(
+    run: EvalRun,
+    *,
+    rows: list[dict] | None,
+    backend: Backend | None,
+    concurrency: int | None,
+    notify: Callable[[str], None] | None,
+    on_case: Callable[[int, int], None] | None,
+    task_id: str | None,
+) -> EvalRun:
+    run_id = run.pk
+    # A run sent again after its worker died starts again from the first row.
     claimable = EvalRun.objects.filter(
         Q(status=EvalRun.Status.QUEUED) | Q(status=EvalRun.Status.RUNNING), pk=run_id
     )

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -6,12 +7,19 @@ from finetune.datasets import _NAME, NAME_RULE, validate_dataset_name
 from finetune.models import Adapter, Dataset, FinetuneJob
 from finetune.training.config import TARGET_MODULE_NAMES
 from serving.vllm_server import MAX_LORA_RANK
-from widgets.serializers import text_field
+from widgets.api_fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictPrimaryKeyRelatedField,
+    StrictRegexField,
+    text_field,
+)
 
 
 # validate_dataset_name is the check; the schema states its pattern for API clients.
 @extend_schema_field({"type": "string", "maxLength": 80, "pattern": f"^{_NAME.pattern}$"})
-class DatasetNameField(serializers.CharField):
+class DatasetNameField(StrictCharField):
     pass
 
 
@@ -39,9 +47,14 @@ class DatasetSerializer(serializers.ModelSerializer):
         }
 
 
+@extend_schema_field(OpenApiTypes.BINARY)  # a file part: spectacular would say `uri`
+class UploadField(serializers.FileField):
+    pass
+
+
 class DatasetImportSerializer(serializers.Serializer):
     name = dataset_name_field()
-    file = serializers.FileField(
+    file = UploadField(
         help_text="JSONL, one conversation per line (datasets.md); at most "
         "WEFT_DATASET_MAX_BYTES and WEFT_DATASET_MAX_LINES. A given `meta.id` is 1 to 120 of "
         "A-Z a-z 0-9 . _ : -, starting with a letter or digit."
@@ -53,12 +66,12 @@ class DatasetImportSerializer(serializers.Serializer):
 
 class DatasetBuildSerializer(serializers.Serializer):
     name = dataset_name_field()
-    feedback = serializers.ChoiceField(choices=["up", "corrected", "any"], default="any")
+    feedback = StrictChoiceField(choices=["up", "corrected", "any"], default="any")
     widget_types = serializers.ListField(child=text_field(), required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     model = text_field(required=False)
-    exclude_invalid = serializers.BooleanField(default=False)
+    exclude_invalid = StrictBooleanField(default=False)
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -131,8 +144,8 @@ class TrainConfigField(serializers.JSONField):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
-    name = serializers.RegexField(
+    dataset = StrictPrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    name = StrictRegexField(
         r"^[A-Za-z0-9_-]{1,60}$", max_length=60, help_text="Letters, digits, - and _."
     )
     config = TrainConfigField(required=False, default=dict)
@@ -154,8 +167,8 @@ class AdapterSerializer(serializers.ModelSerializer):
 
 
 class PromoteSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
-    override_reason = serializers.CharField(
+    reason = StrictCharField(required=False, allow_blank=True, default="")
+    override_reason = StrictCharField(
         required=False,
         allow_blank=True,
         default="",
@@ -189,6 +202,6 @@ class CorrectionReviewItemSerializer(serializers.ModelSerializer):
 
 
 class CorrectionReviewSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(
+    decision = StrictChoiceField(
         choices=["accept", "reject"], help_text="accept: the correction becomes a training row."
     )

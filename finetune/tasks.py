@@ -21,15 +21,15 @@ def run_finetune_job(self, job_id: int) -> str:
 
 @shared_task(bind=True, name="weft.evaluate", acks_late=True, reject_on_worker_lost=True)
 def run_evaluation(self, run_id: int) -> str:
-    # A run redelivered after its worker died starts over: eval_run_execute claims it again.
+    # A run sent again after its worker died (eval_runs_recover) starts over from its first row.
     return eval_run_execute(run_id=run_id, task_id=self.request.id).status
 
 
 @worker_ready.connect
 def _recover_runs(**kwargs) -> None:
-    # A job whose worker died mid-run resumes from its last checkpoint on the next worker; a
-    # job or evaluation whose message never reached a worker (the web process died before it
-    # published, the broker lost it) is sent again.
+    # A job whose worker died mid-run resumes from its last checkpoint on the next worker, an
+    # evaluation starts over; a job or evaluation whose message never reached a worker (the
+    # web process died before it published, the broker lost it) is sent again.
     finetune_jobs_recover()
     eval_runs_recover()
 

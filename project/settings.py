@@ -229,12 +229,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Weft API",
-    "DESCRIPTION": "Widget registry, conversations and fine-tuning for chat assistants.",
+    "DESCRIPTION": "Widget registry, conversations and fine-tuning for chat assistants. "
+    "Request bodies are JSON (a dataset import is a multipart upload); no string in them may "
+    "hold a NUL character (U+0000), which PostgreSQL cannot store.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Requests and responses get their own components: read-only fields stay out of request
-    # bodies, and uploads are `format: binary` (sent as files).
-    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

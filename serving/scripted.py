@@ -48,6 +48,7 @@ class ScriptedCall:
 class _Reply:
     chunks: tuple[str, ...]
     error: BackendError | None = None
+    delay_s: float = 0.0
 
 
 class ScriptedBackend:
@@ -60,14 +61,15 @@ class ScriptedBackend:
         self._adapters: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def enqueue(self, *texts: str, chunk_size: int = 4) -> None:
-        """Each text is one future reply, streamed `chunk_size` characters at a time."""
-        if chunk_size < 1:
-            raise ValueError("chunk_size is >= 1")
+    def enqueue(self, *texts: str, chunk_size: int = 4, delay_s: float = 0.0) -> None:
+        """Each text is one future reply, streamed `chunk_size` characters at a time, each
+        chunk `delay_s` seconds after the last (a slow model, for tests that act mid-reply)."""
+        if chunk_size < 1 or delay_s < 0:
+            raise ValueError("chunk_size is >= 1 and delay_s >= 0")
         with self._lock:
             for text in texts:
                 chunks = tuple(text[i : i + chunk_size] for i in range(0, len(text), chunk_size))
-                self._replies.append(_Reply(chunks=chunks))
+                self._replies.append(_Reply(chunks=chunks, delay_s=delay_s))
 
     def enqueue_error(self, error: BackendError) -> None:
         """The next request raises `error` (e.g. BackendUnavailable, to test the chat's message)."""
@@ -125,6 +127,8 @@ class ScriptedBackend:
         sent = 0
         reason = "stop"
         for chunk in reply.chunks:
+            if reply.delay_s:
+                cancel.wait(reply.delay_s)  # a cancel ends the pause at once
             if cancel.is_set():
                 reason = "cancelled"
                 break

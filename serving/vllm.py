@@ -172,6 +172,8 @@ class VLLMBackend:
             connection.close()
         if reason == "abort":
             raise BackendError("The vLLM server aborted the answer.")
+        if reason is None:  # the stream ended, but the answer did not say it had
+            raise BackendUnavailable("The vLLM server dropped the answer before the end.")
         yield Completion(
             model=model,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
@@ -267,7 +269,7 @@ def _events(response) -> Iterator[dict]:
     while True:
         line = response.readline()
         if not line:
-            return  # the server closed the stream without [DONE]: the reason says why
+            return  # closed without [DONE]: whole if it sent its finish reason (_read)
         line = line.strip()
         if not line.startswith(b"data:"):
             continue  # blank separators, comments, other fields

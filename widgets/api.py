@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -26,6 +26,33 @@ from widgets.services import (
     widget_type_update,
     widget_version_activate,
     widget_version_create,
+)
+
+_OPEN_HOUSE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["mls_id", "starts"],
+    "properties": {
+        "mls_id": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]{4,8}$"},
+        "starts": {"type": "string", "format": "date-time"},
+    },
+}
+_OPEN_HOUSE_EXAMPLES = [{"mls_id": "TX-10492", "starts": "2026-03-14T10:00:00-05:00"}]
+WIDGET_TYPE_EXAMPLE = OpenApiExample(
+    "A new widget type",
+    request_only=True,
+    value={
+        "name": "open_house",
+        "title": "Open house",
+        "description": "When a listing can be visited without an appointment.",
+        "json_schema": _OPEN_HOUSE_SCHEMA,
+        "examples": _OPEN_HOUSE_EXAMPLES,
+    },
+)
+WIDGET_VERSION_EXAMPLE = OpenApiExample(
+    "A new version",
+    request_only=True,
+    value={"json_schema": _OPEN_HOUSE_SCHEMA, "examples": _OPEN_HOUSE_EXAMPLES},
 )
 
 
@@ -67,6 +94,7 @@ class WidgetListApi(RegistryApi):
     @extend_schema(
         request=WidgetTypeCreateSerializer,
         responses={201: WidgetTypeSerializer, **refusals(400, 403)},
+        examples=[WIDGET_TYPE_EXAMPLE],
     )
     def post(self, request):
         serializer = WidgetTypeCreateSerializer(data=request.data)
@@ -107,6 +135,7 @@ class WidgetVersionListApi(RegistryApi):
     @extend_schema(
         request=WidgetVersionCreateSerializer,
         responses={201: WidgetVersionSerializer, **refusals(400, 403, 404)},
+        examples=[WIDGET_VERSION_EXAMPLE],
     )
     def post(self, request, name):
         widget = get_object_or_404(WidgetType, name=name)

@@ -1,6 +1,12 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from widgets.api_fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictRegexField,
+    text_field,
+)
 from widgets.models import WIDGET_NAME_PATTERN, WidgetSchemaVersion, WidgetType
 
 
@@ -22,11 +28,6 @@ class WidgetVersionSerializer(serializers.ModelSerializer):
             "created",
         ]
         read_only_fields = fields
-
-
-def text_field(**kwargs) -> serializers.RegexField:
-    """A CharField whose schema says what it refuses: blank, or only whitespace (trimmed)."""
-    return serializers.RegexField(r"\S", **kwargs)
 
 
 @extend_schema_field(serializers.ListField(child=serializers.CharField()))
@@ -78,29 +79,29 @@ class WidgetTypeSerializer(serializers.ModelSerializer):
 
 class VersionContentSerializer(serializers.Serializer):
     json_schema = WidgetSchemaField()
-    card_template = serializers.CharField(
+    card_template = StrictCharField(
         allow_blank=True, required=False, default="", trim_whitespace=False
     )
     examples = WidgetExamplesField()
 
 
 class WidgetTypeCreateSerializer(VersionContentSerializer):
-    name = serializers.RegexField(WIDGET_NAME_PATTERN, max_length=64)
+    name = StrictRegexField(WIDGET_NAME_PATTERN, max_length=64)
     title = text_field(max_length=120)
     description = text_field()
-    enabled = serializers.BooleanField(default=True)
+    enabled = StrictBooleanField(default=True)
     # Absent: an action only if named action_request (widgets/actions.py).
-    is_action = serializers.BooleanField(required=False, allow_null=True, default=None)
+    is_action = StrictBooleanField(required=False, allow_null=True, default=None)
     grounded_fields = GroundedFieldsField(default=list)
 
 
 class WidgetTypeUpdateSerializer(serializers.Serializer):
     title = text_field(max_length=120, required=False)
     description = text_field(required=False)
-    enabled = serializers.BooleanField(required=False)
-    is_action = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
+    is_action = StrictBooleanField(required=False)
     grounded_fields = GroundedFieldsField(required=False)
 
 
 class WidgetVersionCreateSerializer(VersionContentSerializer):
-    activate = serializers.BooleanField(default=False)
+    activate = StrictBooleanField(default=False)

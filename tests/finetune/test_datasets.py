@@ -106,8 +106,8 @@ def test_build_from_conversations_takes_accepted_answers_and_corrections(
 ):
     conversation = conversation_create(owner=plain_user)
 
-    def answered(question, answer, model="base"):
-        _, reply = chat_message_create(conversation=conversation, text=question, model_name=model)
+    def answered(question, answer):
+        _, reply = chat_message_create(conversation=conversation, text=question)
         Message.objects.filter(pk=reply.pk).update(raw=answer, status="done")
         reply.refresh_from_db()
         return reply
@@ -120,7 +120,8 @@ def test_build_from_conversations_takes_accepted_answers_and_corrections(
     correction = correction_create(
         message=wrong, raw=f"Here it is: {block(LISTING)}", author=plain_user
     )
-    answered("ignored", "no feedback at all", model="other")
+    ignored = answered("ignored", "no feedback at all")
+    Message.objects.filter(pk=ignored.pk).update(model_name="other")  # served before, say
     # Until staff accept it, the correction is no training row.
     early = dataset_build_from_conversations(name="early")
     assert [r.meta["feedback"] for r in early.rows.all()] == ["up"]
