@@ -22,6 +22,7 @@ from finetune.jobs import finetune_job_retry
 from finetune.models import EvalRun, FinetuneJob
 from finetune.rejected import RequestRejected
 from finetune.serializers import JobSerializer
+from widgets.api_responses import refusals
 
 
 def _retry_page(request, *, row, retry, title: str, back: str):
@@ -82,9 +83,10 @@ class JobRetryApi(APIView):
 
     @extend_schema(
         request=None,
-        responses=JobSerializer,
+        responses={200: JobSerializer, **refusals(400, 403, 404)},
         description="Send a job that was not queued again: `status` is `queued`, or "
-        "`not_queued` again with the reason in `error` if the task queue is still down.",
+        "`not_queued` again with the reason in `error` if the task queue is still down. "
+        "400: the job was not refused by the queue (`status` says what it is).",
     )
     def post(self, request, pk):
         job = get_object_or_404(FinetuneJob, pk=pk)
@@ -96,9 +98,10 @@ class EvalRunRetryApi(APIView):
 
     @extend_schema(
         request=None,
-        responses=EvalRunStateSerializer,
+        responses={200: EvalRunStateSerializer, **refusals(400, 403, 404)},
         description="Send an evaluation that was not queued again: `status` is `queued`, or "
-        "`not_queued` again with the reason in `error` if the task queue is still down.",
+        "`not_queued` again with the reason in `error` if the task queue is still down. "
+        "400: the evaluation was not refused by the queue (`status` says what it is).",
     )
     def post(self, request, pk):
         run = get_object_or_404(EvalRun, pk=pk)

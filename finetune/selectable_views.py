@@ -16,6 +16,9 @@ from rest_framework.views import APIView
 
 from finetune.adapters import adapter_selectable_set
 from finetune.models import Adapter
+from widgets.api_fields import StrictBooleanField
+from widgets.api_responses import refusals
+from widgets.json_input import StrictJSONParser
 
 
 @staff_member_required
@@ -33,19 +36,21 @@ def adapter_selectable_view(request, name):
 
 
 class AdapterSelectableSerializer(serializers.ModelSerializer):
+    selectable = StrictBooleanField()  # true or false, not "yes" or 1
+
     class Meta:
         model = Adapter
         fields = ["name", "selectable"]
         read_only_fields = ["name"]
-        extra_kwargs = {"selectable": {"required": True}}
 
 
 class AdapterSelectableApi(APIView):
     permission_classes = [permissions.IsAdminUser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(
         request=AdapterSelectableSerializer,
-        responses=AdapterSelectableSerializer,
+        responses={200: AdapterSelectableSerializer, **refusals(400, 403, 404)},
         description="Whether every chat user may pick this adapter (staff may pick any).",
     )
     def put(self, request, name):

@@ -234,6 +234,8 @@ SPECTACULAR_SETTINGS = {
     "hold a NUL character (U+0000), which PostgreSQL cannot store.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Jobs and evaluations share one set of states: one named enum, not a hashed name.
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "finetune.models.RunStatus"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

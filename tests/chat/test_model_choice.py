@@ -88,7 +88,9 @@ def test_the_api_answers_400_naming_the_model_field(adapters, conversation, plai
     )
     assert response.status_code == 400 and "trial-v1" in response.json()["model"][0]
     reply = reply_in(conversation)
-    response = client.post(f"/api/messages/{reply.pk}/regenerate/", {"model": "trial-v1"})
+    response = client.post(
+        f"/api/messages/{reply.pk}/regenerate/", {"model": "trial-v1"}, format="json"
+    )
     assert response.status_code == 400 and "model" in response.json()
 
 

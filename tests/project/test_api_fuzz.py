@@ -32,7 +32,7 @@ SKIPPED_OPERATIONS = ["messages_stream"]
 # grounded fields must fit it (widgets.version_checks, widgets.grounding); an uploaded dataset
 # is JSONL whose every line is checked (finetune.datasets); a job names a dataset, a message a
 # model, that must exist (fuzzing names a dataset that does; the coverage phase's edge values
-# do not); only the current reply is regenerated.
+# do not); only the current reply is regenerated, only what the queue refused is sent again.
 CONTENT_CHECKED_OPERATIONS = [
     "widgets_create",
     "widgets_partial_update",
@@ -42,6 +42,8 @@ CONTENT_CHECKED_OPERATIONS = [
     "finetune_jobs_create",
     "conversations_messages_create",
     "messages_regenerate_create",
+    "finetune_jobs_retry_create",
+    "finetune_evals_retry_create",
 ]
 STAFF_TOKEN = "fuzz-staff-" + "0" * 29  # 40 characters, as DRF's own
 PLAIN_TOKEN = "fuzz-plain-" + "0" * 29
@@ -152,6 +154,7 @@ def api_world(staff_user, plain_user, demo_registry, scripted, in_process_reques
     )
 
 
+@pytest.mark.slow  # about 2 minutes on one core, both users
 @pytest.mark.django_db
 @schemathesis.pytest.parametrize(staff=_schema(STAFF_TOKEN), plain=_schema(PLAIN_TOKEN))
 # The fixtures' rows are shared by an operation's cases on purpose: one database per operation.

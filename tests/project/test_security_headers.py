@@ -209,9 +209,10 @@ def test_the_admin_login_is_throttled_too(client, staff_user):
 def test_the_api_docs_page_runs_no_inline_script(admin_client):
     response = admin_client.get("/api/docs/")
     policy = response["Content-Security-Policy"]
-    assert "script-src 'self';" in policy + ";" and "'unsafe-inline'" not in policy.split(
-        "script-src"
-    )[1].split(";")[0]
+    assert (
+        "script-src 'self';" in policy + ";"
+        and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    )
     html = response.content.decode()
     assert "<script>" not in html and "<script " in html  # a script file, not inline code
     assert admin_client.get("/api/docs/?script=").status_code == 200
