@@ -23,7 +23,7 @@ def booking(listing: dict, slot: dict) -> tuple[str, str, dict]:
     """Book the listing's first open slot (the user asked for the earliest)."""
     start = slot["start"]
     # No duration: the summary comes before the params, and a minutes value written ahead of
-    # them was the one a small model copied wrong (5 of 53 eval rows, session 3).
+    # them was the one a small model copied wrong (5 of 53 eval rows, the 2026-11-21a run).
     summary = f"Book a showing of {listing['address']} on {start[:10]} at {start[11:16]}"
     params = {"mls_id": listing["mls_id"], "start": start, "minutes": slot["minutes"]}
     return "book_showing", summary, params
@@ -95,7 +95,7 @@ def _task(rng: random.Random, crm: DemoCrm) -> tuple | None:
     task = rng.choice(P.TASKS)
     due = rng.choice(crm.slot_days)  # an ISO date the user types; "by Friday" has no date
     # Due dates twice as often as the other forms: a due date dropped, or left in the title,
-    # was the tuned adapter's commonest action error (4 of 100 eval rows, session 6).
+    # was the tuned adapter's commonest action error (4 of 100 eval rows, the 2026-11-22b run).
     form = rng.choice(["plain", "due", "due", "listing"])
     listing = rng.choice(crm.listings) if form == "listing" else None
     if listing:

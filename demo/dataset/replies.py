@@ -42,8 +42,9 @@ def mortgage_block(quote: dict) -> str:
 
 def action_block(action: str, summary: str, params: dict) -> str:
     # Keys in the schema's declared order, as for every widget: constrained decoding enforces
-    # that order, and data in another one (session 4 put the summary after the params) made
-    # the constrained adapter run its summaries on, unable to close them where it learnt to.
+    # that order, and data in another one (the 2026-11-21b run put the summary after the
+    # params) made the constrained adapter run its summaries on, unable to close them where it
+    # learnt to.
     return widget_block("action_request", {"action": action, "summary": summary, "params": params})
 
 

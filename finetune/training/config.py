@@ -48,15 +48,15 @@ class TrainConfig:
     weight_decay: float = 0.0  # LoRA weights start at zero; decay only pulls them back
     max_grad_norm: float = 1.0  # clip; one odd row should not throw the adapter off
     # length of training
-    # Passes over the training rows (2 at 1e-3 beat 3 at 2e-4, above). 3 since session 8, which
-    # changed the data in the same tune (README, "What mattered"), so its own share is not
-    # measured apart; it costs 1.5x the time of 2.
+    # Passes over the training rows (2 at 1e-3 beat 3 at 2e-4, above). 3 since the
+    # 2026-11-22d run, which changed the data in the same tune (README, "What mattered"), so
+    # its own share is not measured apart; it costs 1.5x the time of 2.
     epochs: int = 3
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
     # One optimiser step averages the loss over this many rows (token-weighted). Rows run
     # one at a time and gradients accumulate, so memory does not grow with it. 4, not 8:
-    # twice the optimiser steps for the same tokens (the time). It came in with session 6's
-    # data change, so its own share of that tune's gain is not measured apart.
+    # twice the optimiser steps for the same tokens (the time). It came in with the
+    # 2026-11-22b run's data change, so its own share of that tune's gain is not measured apart.
     batch_rows: int = 4
     # Rows longer than this (prompt + answer, tokens) are left out and listed in the metrics.
     # 3072 holds the demo's longest row with the full widget manual (~2600 tokens).
@@ -83,7 +83,8 @@ class TrainConfig:
     detach_prompt: bool = False
     # Processes that share each step's rows (finetune.training.parallel), each with
     # torch_threads threads. None: one per core (at most batch_rows). Two 1-thread processes
-    # trained 1.3x one process with 2 threads on a 2-core VM (bench/README.md, "Session 4").
+    # trained 1.3x one process with 2 threads on a 2-core VM (bench/README.md, "the
+    # 2026-11-21b run").
     # Only the order of float sums differs from workers=1, not the maths.
     workers: int | None = None
     # torch threads per process. None: the cores divided among the workers. On cores shared

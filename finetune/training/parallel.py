@@ -3,7 +3,7 @@
 On a 2-core CPU one process with 2 torch threads trained 1.4x one thread on one VM and slower
 than one thread on another (small per-row matmuls, allocation and kernel set-up split badly
 across threads), while two 1-thread processes side by side each keep their pace: 1.8x one
-thread (bench/README.md, "Session 4"). So the trainer (rank 0)
+thread (bench/README.md, "the 2026-11-21b run"). So the trainer (rank 0)
 starts `workers - 1` helpers (`python -m finetune.training.worker`), and every step runs so
 in each process:
 

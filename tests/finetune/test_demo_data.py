@@ -302,9 +302,10 @@ def answer_shape(row) -> tuple:
 
 
 def test_every_answer_shape_held_out_is_trained_on(rows):
-    # Session 5's data had one training row of a closed listing's showing answer (the card,
-    # "no open slots") and two eval rows: the adapter made up slots for both. Session 7's had
-    # 10 such rows and 13 comps follow-ups, and the adapter still failed 3 eval rows of them.
+    # The 2026-11-22a run's data had one training row of a closed listing's showing answer
+    # (the card, "no open slots") and two eval rows: the adapter made up slots for both. The
+    # 2026-11-22c run's had 10 such rows and 13 comps follow-ups, and the adapter still
+    # failed 3 eval rows of them.
     train = [r for r in rows if r["meta"]["split"] == "train"]
     trained = Counter(answer_shape(r) for r in train)
     held_out = {answer_shape(r) for r in rows if r["meta"]["split"] == "eval"}
