@@ -1,6 +1,10 @@
-"""The learning curve: the demo eval split's metrics against the number of training rows.
+"""The learning curve: metrics on both eval sets against the number of training rows.
 
-    .venv/bin/python bench/eval_curve.py [--sizes 25,50,100,200] [--adapter PATH]
+    .venv/bin/python bench/eval_curve.py [--sizes 25,50,100,200] [--adapter PATH] [--constrained]
+
+Two eval sets, reported side by side: the demo dataset's eval split (generated, held out of
+training) and demo/heldout/ (conversations written by hand, apart from the generator, never
+used to choose a recipe).
 
 1. A scratch database under a temporary WEFT_DATA_DIR with the demo domain (`load_demo`):
    the `demo` dataset: its training rows, and the eval rows that no tune ever sees.
@@ -12,8 +16,10 @@
    free decoding: the base model with the widget manual (the curve's 0),
    then every adapter with the short prompt it was trained with (`--concurrency` rows at
    once, 4 by default).
-4. Scores with finetune.evaluation (shared/spec/datasets.md), prints the Markdown table and
-   writes bench/results/eval_curve.json and bench/results/eval_curve.svg.
+   With --constrained, every adapter is also evaluated with grounded constrained decoding.
+4. Scores with finetune.evaluation (shared/spec/datasets.md), prints a Markdown table per
+   eval set and decoding, and writes bench/results/eval_curve.json and one SVG per eval set
+   (free decoding): eval_curve.svg (generated split) and eval_curve_heldout.svg.
 
 The headline table (base and adapter, free and constrained) is the app's own comparison:
 `manage.py evaluate --dataset demo --compare --model demo-v1 --backend vllm`.
@@ -36,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 SHUFFLE_SEED = 7
 METRICS = ("validity", "type_accuracy", "field_accuracy", "field_recall", "hallucinated_values")
+HELDOUT = ROOT / "demo" / "heldout" / "conversations.jsonl"
 
 
 # ---------------------------------------------------------------- data and models
@@ -105,8 +112,27 @@ def train(rows: list[dict], eval_rows: list[dict], out_dir: Path, specs, setting
 # ---------------------------------------------------------------- evaluation
 
 
+def heldout_rows(path: Path) -> list[dict]:
+    from finetune.datasets import parse_jsonl
+
+    rows = []
+    for where, value in parse_jsonl(path.read_text(encoding="utf-8")):
+        if not isinstance(value, dict):
+            raise SystemExit(f"{path}, {where}: {value}")
+        rows.append(value)
+    return rows
+
+
 def evaluate(
-    backend, rows, specs, *, model: str, manual: bool, constrained: bool, concurrency: int
+    backend,
+    rows,
+    specs,
+    *,
+    model: str,
+    manual: bool,
+    constrained: bool,
+    concurrency: int,
+    eval_set: str = "generated",
 ) -> dict:
     from finetune.evaluation.generation import EvalSettings, evaluate_rows
     from finetune.evaluation.scoring import case_record
@@ -122,14 +148,20 @@ def evaluate(
         concurrency=concurrency,
     )
     label = f"{model}, {'manual' if manual else 'short'} prompt, "
-    label += "constrained" if constrained else "free"
+    label += ("constrained" if constrained else "free") + f", {eval_set} set"
     print(
         f"  {label}: " + ", ".join(f"{m} {summary[m]}" for m in METRICS)
         + f" ({time.monotonic() - started:.0f} s)",
         flush=True,
     )  # fmt: skip
     failing = [case_record(s) for s in scores if s.failed]
-    return {"label": label, "summary": summary, "failing": failing}
+    return {
+        "label": label,
+        "set": eval_set,
+        "decoding": "constrained" if constrained else "free",
+        "summary": summary,
+        "failing": failing,
+    }
 
 
 # ---------------------------------------------------------------- reporting
@@ -141,16 +173,41 @@ def cell(value, metric: str) -> str:
     return f"{value:.1%}"
 
 
-def curve_table(points: list[dict]) -> str:
+def results_of(point: dict) -> list[dict]:
+    """A point's evaluations; points written before the held-out set have one, unnamed."""
+    return point.get("results") or [{"set": "generated", "decoding": "free", **point}]
+
+
+def curve_table(points: list[dict], *, eval_set: str = "generated", decoding: str = "free") -> str:
     lines = [
+        f"{eval_set} set, {decoding} decoding:",
+        "",
         "| training rows | training minutes | " + " | ".join(METRICS) + " |",
         "| ---: | ---: |" + " ---: |" * len(METRICS),
     ]
     for p in points:
-        values = " | ".join(cell(p["summary"].get(m), m) for m in METRICS)
-        minutes = f"{p['minutes']:.1f}" if p.get("minutes") is not None else "-"
-        lines.append(f"| {p['rows'] or 'base, prompted'} | {minutes} | {values} |")
+        for r in results_of(p):
+            if (r["set"], r["decoding"]) != (eval_set, decoding):
+                continue
+            values = " | ".join(cell(r["summary"].get(m), m) for m in METRICS)
+            minutes = f"{p['minutes']:.1f}" if p.get("minutes") is not None else "-"
+            lines.append(f"| {p['rows'] or 'base, prompted'} | {minutes} | {values} |")
     return "\n".join(lines)
+
+
+def curve_tables(points: list[dict]) -> str:
+    kinds = dict.fromkeys((r["set"], r["decoding"]) for p in points for r in results_of(p))
+    return "\n\n".join(curve_table(points, eval_set=s, decoding=d) for s, d in kinds)
+
+
+def set_points(points: list[dict], eval_set: str) -> list[dict]:
+    """The points' free-decoding results on one eval set, as curve_svg draws them."""
+    return [
+        {"rows": p["rows"], "summary": r["summary"]}
+        for p in points
+        for r in results_of(p)
+        if (r["set"], r["decoding"]) == (eval_set, "free")
+    ]
 
 
 def curve_svg(points: list[dict]) -> str:
@@ -232,6 +289,13 @@ def main() -> None:
         help="a TrainConfig setting for every tune, e.g. --set torch_threads=1",
     )  # fmt: skip
     parser.add_argument(
+        "--constrained", action="store_true",
+        help="also evaluate every adapter with grounded constrained decoding",
+    )  # fmt: skip
+    parser.add_argument(
+        "--heldout", type=Path, default=HELDOUT, help="the hand-written eval set (JSONL)"
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=4,
         help="eval rows in flight (on 2 cores, 8 made LoRA rows wait over 60 s for a token)",
     )  # fmt: skip
@@ -240,16 +304,23 @@ def main() -> None:
     if args.plot_only:
         points = json.loads((args.out / "eval_curve.json").read_text())["curve"]
         points.sort(key=lambda p: p["rows"])
-        (args.out / "eval_curve.svg").write_text(curve_svg(points))
-        print(curve_table(points))
+        write_plots(args.out, points)
+        print(curve_tables(points))
         return
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     train_rows, eval_rows = demo_split()
+    eval_sets = {"generated": eval_rows}
+    if args.heldout.is_file():
+        eval_sets["heldout"] = heldout_rows(args.heldout)
     from serving.registry_specs import active_widget_specs
 
     specs = active_widget_specs()
     sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
-    print(f"demo dataset: {len(train_rows)} train rows, {len(eval_rows)} eval rows", flush=True)
+    print(
+        f"demo dataset: {len(train_rows)} train rows; eval sets: "
+        + ", ".join(f"{name} {len(rows)} rows" for name, rows in eval_sets.items()),
+        flush=True,
+    )
     shuffled = random.Random(SHUFFLE_SEED).sample(train_rows, len(train_rows))
     work = args.adapters_dir or Path(tempfile.mkdtemp(prefix="weft-eval-curve-adapters-"))
     sizes = [n for n in sizes if n < len(train_rows)]
@@ -266,6 +337,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
         "eval_rows": len(eval_rows),
+        "eval_sets": {name: len(rows) for name, rows in eval_sets.items()},
         "train_rows": len(train_rows),
         "train_settings": overrides,
         "curve": [],
@@ -276,7 +348,7 @@ def main() -> None:
         record["curve"].append(point)
         text = json.dumps(record, indent=1, ensure_ascii=False)
         (args.out / "eval_curve.json").write_text(text)
-        (args.out / "eval_curve.svg").write_text(curve_svg(record["curve"]))
+        write_plots(args.out, record["curve"])
 
     # The server idles while a tune trains (the tunes and the evaluations take turns).
     config = ServerConfig(model_folder=ensure_base_model(model_dir()), port=8031)
@@ -284,16 +356,20 @@ def main() -> None:
     with open(log_path, "w") as log, RunningServer(config, log=log) as server:
         backend = VLLMBackend(BackendSettings(model_dir=model_dir(), vllm_url=server.url))
         if "base" not in args.skip:
-            base = evaluate(
-                backend,
-                eval_rows,
-                specs,
-                model=BASE_MODEL,
-                manual=True,
-                constrained=False,
-                concurrency=args.concurrency,
-            )
-            save({"rows": 0, "minutes": None, **base})
+            base = [
+                evaluate(
+                    backend,
+                    rows,
+                    specs,
+                    model=BASE_MODEL,
+                    manual=True,
+                    constrained=False,
+                    concurrency=args.concurrency,
+                    eval_set=name,
+                )
+                for name, rows in eval_sets.items()
+            ]
+            save({"rows": 0, "minutes": None, "results": base})
         for n in sizes:
             if n == len(train_rows) and args.adapter:
                 tune = finished_tune(args.adapter) or {"path": str(args.adapter)}
@@ -303,18 +379,36 @@ def main() -> None:
                 rows = shuffled[:n] if n < len(train_rows) else train_rows
                 tune = train(rows, eval_rows, folder, specs, overrides)
             backend.load_adapter(f"demo-{n}", Path(tune["path"]))
-            result = evaluate(
-                backend,
-                eval_rows,
-                specs,
-                model=f"demo-{n}",
-                manual=False,
-                constrained=False,
-                concurrency=args.concurrency,
+            results = [
+                evaluate(
+                    backend,
+                    rows,
+                    specs,
+                    model=f"demo-{n}",
+                    manual=False,
+                    constrained=constrained,
+                    concurrency=args.concurrency,
+                    eval_set=name,
+                )
+                for constrained in ((False, True) if args.constrained else (False,))
+                for name, rows in eval_sets.items()
+            ]
+            save(
+                {
+                    "rows": n,
+                    "minutes": tune.get("minutes"),
+                    "tune": _brief(tune),
+                    "results": results,
+                }
             )
-            save({"rows": n, "minutes": tune.get("minutes"), "tune": _brief(tune), **result})
-    print("\n" + curve_table(record["curve"]))
-    print(f"\nwrote {args.out / 'eval_curve.json'} and {args.out / 'eval_curve.svg'}")
+    print("\n" + curve_tables(record["curve"]))
+    print(f"\nwrote {args.out / 'eval_curve.json'} and its plots")
+
+
+def write_plots(out: Path, points: list[dict]) -> None:
+    (out / "eval_curve.svg").write_text(curve_svg(set_points(points, "generated")))
+    if held := set_points(points, "heldout"):
+        (out / "eval_curve_heldout.svg").write_text(curve_svg(held))
 
 
 def _brief(tune: dict) -> dict:

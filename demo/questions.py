@@ -59,16 +59,6 @@ INTENT_WORDS = {
     # The listing itself is wanted, not only its payment, people or slots.
     "listing": r"\b(show me|details?|pull up|tell me about|look at)\b",
 }
-# The CRM actions a question may ask for, by action_request's `action` names. Generous on
-# purpose: retrieval offers these in the context, and constrained decoding can only propose
-# an action on offer, so a missed phrasing costs an action while an extra one costs nothing.
-ACTION_WORDS = {
-    "book_showing": r"\b(book|reserve|schedule|lock in|grab|set up)\b",
-    "send_email": r"\b(e-?mail|send|write|note|message|let .* know)\b",
-    "create_task": r"\b(remind|tasks?|to-?do|follow.?up|my list)\b",
-    "update_listing_status": r"\b(mark|set|change|flip|switch|update|status)\b"
-    r".*\b(active|pending|sold)\b|\b(active|pending|sold)\b.*\b(update|status)\b",
-}
 # A search that wants a single answer: "your top pick", "just one", "the single best".
 _ONE = re.compile(r"\b(best|top pick|single|just one|pick one|one\b.{0,24}\boption)\b", re.I)
 
@@ -100,7 +90,6 @@ class Ask:
     names: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     intents: frozenset[str] = field(default_factory=frozenset)
-    actions: tuple[str, ...] = ()  # ACTION_WORDS keys, in that order
     status: str | None = None
     down_percent: float | None = None
     down_amount: int | None = None
@@ -163,7 +152,6 @@ def read_question(text: str, *, cities: list[str], people: list[str]) -> Ask:
         names=names,
         roles=roles,
         intents=intents,
-        actions=tuple(a for a, pattern in ACTION_WORDS.items() if re.search(pattern, lowered)),
         status=(m.group(1).lower() if (m := _STATUS.search(text)) else None),
         down_percent=float(m.group(1)) if (m := _DOWN_PERCENT.search(text)) else None,
         down_amount=down_amount,

@@ -1,34 +1,38 @@
-"""Pick the CRM records a chat turn needs and shape them as the turn's `context`.
+"""Pick the CRM records a chat turn may need and shape them as the turn's `context`.
 
-Plain filters and keyword matches (demo README: "The context a turn carries"). The result
-is stored with the message, so a turn can be replayed, evaluated and trained on exactly.
+Plain filters and keyword matches, and recall-minded (demo README: "The context a turn
+carries"): a named listing comes with its people and open slots, a pricing ask with the
+subject's listing, a search with every hit. Which of them the answer shows is the model's
+decision, and no pattern here decides what it may answer. The actions a user may run come
+from the domain's permissions (demo.domain), not from the question. The result is stored
+with the message, so a turn can be replayed, evaluated and trained on exactly.
 """
 
 import re
 
 from django.db.models import Q
 
+from demo.contexts import MAX_SALES, MAX_SEARCH_HITS, MAX_SLOTS, context_of
 from demo.models import Contact, Listing, Sale, ShowingSlot
 from demo.mortgage import mortgage_quote
 from demo.questions import Ask, read_question
 from demo.records import contact_record, listing_record, sale_record, slot_record
 
 _MLS_ID = re.compile(r"\b[A-Z]{2}-[0-9]{4,8}\b")
-MAX_LISTINGS = 3  # the most listing cards one answer shows
-MAX_SALES = 5
-MAX_CONTACTS = 3
+MAX_NAMED = 3  # listings one question names ("12 Oak St and 40 Elm Ave")
+MAX_CONTACTS = 8
 
 
-def _referenced_listings(ask: Ask) -> list[Listing]:
-    found = []
+def _referenced_listings(ask: Ask, question: str) -> list[Listing]:
+    found = list(Listing.objects.filter(mls_id__in=_MLS_ID.findall(question)))
     for number, street, suffix in ask.addresses:
         query = Q(address__icontains=f" {street} {suffix}" if suffix else f" {street} ")
         if number:
             query &= Q(address__startswith=f"{number} ")
         if ask.cities:
             query &= Q(city__in=ask.cities)
-        found += [x for x in Listing.objects.filter(query)[:MAX_LISTINGS] if x not in found]
-    return found[:MAX_LISTINGS]
+        found += [x for x in Listing.objects.filter(query)[:MAX_NAMED] if x not in found]
+    return found[:MAX_NAMED]
 
 
 def _from_history(history: tuple[str, ...], ordinal: int | None) -> list[Listing]:
@@ -41,7 +45,7 @@ def _from_history(history: tuple[str, ...], ordinal: int | None) -> list[Listing
         if shown:
             if ordinal is not None and -len(shown) <= ordinal < len(shown):
                 return [shown[ordinal]]
-            return shown[:MAX_LISTINGS]
+            return shown[:MAX_NAMED]
     return []
 
 
@@ -60,27 +64,33 @@ def _search(ask: Ask) -> list[Listing]:
     if ask.price_min is not None:
         listings = listings.filter(price__gte=ask.price_min)
     # Closest to the budget first: what an agent would show.
-    limit = 1 if ask.one else MAX_LISTINGS
+    limit = 1 if ask.one else MAX_SEARCH_HITS
     return list(listings.order_by("-price" if ask.price_max else "price", "mls_id")[:limit])
 
 
-def _contacts(ask: Ask, listings: list[Listing]) -> list[Contact]:
+def _people(ask: Ask, listings: list[Listing]) -> list[Contact]:
+    """Everyone on the listings, the people named, and the lenders or inspectors asked for."""
     people = list(Contact.objects.filter(name__in=ask.names))
-    for listing in listings[:2]:
-        if "agent" in ask.roles and listing.agent:
-            people.append(listing.agent)
-        if "seller" in ask.roles and listing.seller:
-            people.append(listing.seller)
-        if "buyer" in ask.roles:
-            people += list(listing.buyers.all())
+    for listing in listings:
+        people += [x for x in (listing.agent, listing.seller) if x]
+        people += list(listing.buyers.all())
     for role in ("lender", "inspector"):
-        if role in ask.roles and not any(p.role == role for p in people):
-            people += list(Contact.objects.filter(role=role)[:MAX_CONTACTS])
-    unique = list(dict.fromkeys(people))
-    return unique[:MAX_CONTACTS]
+        if role in ask.roles:
+            people += list(Contact.objects.filter(role=role))
+    return list(dict.fromkeys(people))[:MAX_CONTACTS]
 
 
-def _subject_and_sales(ask: Ask, listings: list[Listing], question: str) -> dict:
+def _open_slots(listings: list[Listing]) -> dict:
+    by_listing: dict[str, list] = {}
+    slots = ShowingSlot.objects.filter(listing__in=listings, booked_by__isnull=True)
+    for slot in slots.select_related("listing").order_by("start", "id"):
+        found = by_listing.setdefault(slot.listing.mls_id, [])
+        if len(found) < MAX_SLOTS:
+            found.append(slot_record(slot))
+    return by_listing
+
+
+def _subject_and_sales(ask: Ask, listings: list[Listing]) -> dict:
     if listings:
         subject = {"address": listings[0].address, "city": listings[0].city}
         sqft = listings[0].sqft
@@ -117,58 +127,31 @@ def _mortgage(ask: Ask, listings: list[Listing]) -> dict | None:
 
 
 def retrieve_context(question: str, *, history: tuple[str, ...] = ()) -> dict:
-    """The records `question` needs; `history` (earlier turns' text) resolves "that one"."""
+    """The records `question` may need; `history` (earlier turns' text) resolves "that one"."""
     ask = read_question(
         question,
         cities=list(Listing.objects.values_list("city", flat=True).distinct()),
         people=list(Contact.objects.values_list("name", flat=True)),
     )
-    referenced = _referenced_listings(ask)
-    if not referenced and history and not (ask.cities or ask.beds or ask.price_max):
-        referenced = _from_history(history, ask.ordinal)
-    context: dict = {}
-    intents = set(ask.intents)
-    searching = (
-        ask.beds is not None or ask.price_max or ask.price_min or (ask.cities and not referenced)
+    referenced = _referenced_listings(ask, question)
+    searching = not referenced and bool(
+        ask.beds is not None or ask.price_max or ask.price_min or ask.cities
     )
-    if "mortgage" in intents:
-        if quote := _mortgage(ask, referenced or (_search(ask) if searching else [])):
-            context["mortgage_quote"] = quote
-    if "comps" in intents:
-        context.update(_subject_and_sales(ask, referenced, question))
-    listings = referenced or (_search(ask) if searching else [])
-    about_only = _about_only(ask, referenced, searching=bool(searching))
-    if (listings or searching) and "comps" not in intents and not about_only:
-        # A search that found nothing says so with an empty list: the answer is then prose,
-        # and the model need not guess whether a search ran.
-        context["listings"] = [listing_record(x) for x in listings]
-    if "showing" in intents or ("action" in intents and "book" in question.lower()):
-        slots = ShowingSlot.objects.filter(listing__in=listings[:2], booked_by__isnull=True)
-        by_listing: dict[str, list] = {}
-        for slot in slots.select_related("listing")[:12]:
-            by_listing.setdefault(slot.listing.mls_id, []).append(slot_record(slot))
-        if listings:
-            context["open_slots"] = by_listing  # {}: none open (a pending or sold listing)
-    if contacts := _contacts(ask, listings):
-        context["contacts"] = [contact_record(c) for c in contacts]
-    if about_only and not context.keys() & {"mortgage_quote", "contacts"}:
-        # Nobody on file for "who's the buyer on X?": the answer names X and shows its card.
-        context["listings"] = [listing_record(x) for x in listings]
-    if ask.actions:
-        # The actions on offer this turn, under action_request's field name: the grammar
-        # grounds `action` in them, so a turn that asks for none cannot be given one.
-        context["action"] = list(ask.actions)
-    return context
-
-
-def _about_only(ask: Ask, referenced: list[Listing], *, searching: bool) -> bool:
-    """Whether the question asks only for a named listing's payment or people.
-
-    The context holds the records of the answer, and a listing record in it means its card
-    is shown: "who's the agent on X?" gets the agent, "X and its agent" gets both. A showing
-    or an action keeps the listing, whose address and MLS id its widget needs.
-    """
-    intents = set(ask.intents)
-    if not referenced or searching or intents & {"listing", "showing", "action"}:
-        return False
-    return bool(intents & {"mortgage", "contact"}) or bool(ask.roles)
+    if not referenced and not searching and history:
+        referenced = _from_history(history, ask.ordinal)
+    parts: dict = {}
+    if referenced:
+        parts["listings"] = [listing_record(x) for x in referenced]
+        slots = _open_slots(referenced)
+        if slots or "showing" in ask.intents:
+            parts["open_slots"] = slots  # {}: none open (a pending or sold listing)
+    elif searching:
+        # Every hit; none found is an empty list, so the answer can say so.
+        parts["listings"] = [listing_record(x) for x in _search(ask)]
+    if "comps" in ask.intents:
+        parts.update(_subject_and_sales(ask, referenced))
+    if "mortgage" in ask.intents:
+        parts["mortgage_quote"] = _mortgage(ask, referenced)
+    if people := _people(ask, referenced):
+        parts["contacts"] = [contact_record(c) for c in people]
+    return context_of(**parts)

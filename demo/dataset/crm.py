@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from demo.models import Contact, Listing, Sale, ShowingSlot
-from demo.records import contact_record, listing_record, slot_record
+from demo.records import contact_record, listing_record, sale_record, slot_record
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,6 +16,7 @@ class DemoListing:
     agent: str | None
     seller: str | None
     buyers: tuple[str, ...]
+    slots: tuple[dict, ...]  # open showing slots, earliest first, as context["open_slots"] holds
 
     @property
     def mls_id(self) -> str:
@@ -33,11 +34,17 @@ class DemoListing:
     def street(self) -> str:
         return self.address.split(" ", 1)[1]
 
+    @property
+    def people(self) -> tuple[str, ...]:
+        """Everyone on file for the listing, as retrieval brings them: agent, seller, buyers."""
+        return tuple(n for n in (self.agent, self.seller, *self.buyers) if n)
+
 
 @dataclass(frozen=True, kw_only=True)
 class DemoCrm:
     listings: tuple[DemoListing, ...]
     contacts: dict[str, dict]  # name -> contact record
+    sales: dict[str, tuple[dict, ...]]  # city -> recent sales, newest first
     cities: tuple[str, ...]
     unique_streets: frozenset[str]  # "Juniper Dr" names one listing, so "the Juniper Dr one" works
     taken_addresses: frozenset[str]  # listings and sales: an "off-market" address avoids these
@@ -51,29 +58,33 @@ class DemoCrm:
 
 
 def demo_crm_read() -> DemoCrm:
+    slots: dict[str, list[dict]] = {}
+    for slot in ShowingSlot.objects.filter(booked_by__isnull=True).select_related("listing"):
+        slots.setdefault(slot.listing.mls_id, []).append(slot_record(slot))
     listings = tuple(
         DemoListing(
             record=listing_record(x),
             agent=x.agent.name if x.agent else None,
             seller=x.seller.name if x.seller else None,
             buyers=tuple(sorted(b.name for b in x.buyers.all())),
+            slots=tuple(slots.get(x.mls_id, ())),
         )
         for x in Listing.objects.select_related("agent", "seller")
         .prefetch_related("buyers")
         .order_by("mls_id")
     )
+    sales: dict[str, list[dict]] = {}
+    for sale in Sale.objects.all():  # newest first (Sale.Meta.ordering)
+        sales.setdefault(sale.city, []).append(sale_record(sale))
     streets = Counter(x.street for x in listings)
-    sales = Sale.objects.order_by("address").values_list("address", flat=True)
     return DemoCrm(
         listings=listings,
         contacts={c.name: contact_record(c) for c in Contact.objects.order_by("name")},
+        sales={city: tuple(rows) for city, rows in sorted(sales.items())},
         cities=tuple(sorted({x.city for x in listings})),
         unique_streets=frozenset(s for s, n in streets.items() if n == 1),
-        taken_addresses=frozenset([*(x.address for x in listings), *sales]),
-        slot_days=_slot_days(),
+        taken_addresses=frozenset(
+            [*(x.address for x in listings), *(s["address"] for r in sales.values() for s in r)]
+        ),
+        slot_days=tuple(sorted({s["start"][:10] for rows in slots.values() for s in rows})),
     )
-
-
-def _slot_days() -> tuple[str, ...]:
-    slots = ShowingSlot.objects.filter(booked_by__isnull=True).select_related("listing")
-    return tuple(sorted({slot_record(s)["start"][:10] for s in slots}))

@@ -3,35 +3,28 @@
     rows = generate_demo_conversations(count=DEMO_ROWS, seed=11)  # the CRM must be loaded
 
 Each row is a line of shared/spec/datasets.md: the user's turn(s), the reference reply as
-the last message, the `context` crm.retrieval.retrieve_context gives the last question (as
-the chat would), and meta {id, split, source, kind}. The data is meant to teach a small
-model (SmolLM2-135M) one clear format, so:
-- every widget value is copied from the context (or the user's words), never invented;
-- the context decides the widgets: every record group in it is shown, and nothing else,
-  except for action requests, which the user's words ask for (crm/retrieval.py keeps the
-  context to the answer's records);
-- each widget has one fixed rule for what goes in it (demo_replies.py);
+the last message, the turn's `context`, and meta {id, split, source, kind}. The data teaches
+the demo's rules (shared/demo/README.md, "What an answer shows") to a small model:
+- contexts hold what a recall-minded retrieval brings, usually more than the answer shows
+  (a listing with its people and slots), so the model learns what to show from the ask;
+- the actions a user may run come in the context's `actions` key, now and then a subset,
+  and an ask for one outside it is refused in prose;
+- every widget value is copied from the context (or the user's words), never invented, and
+  no block appears twice in one reply;
+- each widget has one fixed rule for what goes in it (replies.py);
 - every reply is checked against the active registry here, and a bad one raises: a bad
   row is a bug in this generator, not noise to filter out.
 The same seed over the same CRM gives the same rows; the split comes from the row id.
 """
 
+import functools
 import random
 import re
 from collections.abc import Callable, Mapping
 
-from demo.dataset.actions import make_action
-from demo.dataset.combos import make_combo, make_follow_up, make_small_talk
+from demo.dataset import asks
+from demo.dataset.asks import Draft
 from demo.dataset.crm import DemoCrm, demo_crm_read
-from demo.dataset.makers import (
-    Draft,
-    make_comps,
-    make_contact,
-    make_mortgage,
-    make_no_match,
-    make_search,
-    make_showing,
-)
 from finetune.evaluation.values import KnownValues
 from finetune.rows import eval_split_gaps, row_problems, stable_split
 from widgets.markup import PayloadValidator, widget_segments
@@ -47,38 +40,41 @@ DEMO_WIDGETS = frozenset(
         "action_request",
     }
 )
-# Share of rows (percent) each maker draws. Follow-ups are the two-turn rows; combos are the
-# several-widget rows; small talk and no-match searches are prose only. Actions get the
-# largest share: telling "book it" from "when can we see it" is the call the first demo
-# adapter got wrong most (0 of 13 action requests at a 12% share). Prose-only rows are a
-# fifth: with fewer, the tuned adapter made up cards where the records were empty.
+# Share of rows (percent) each maker draws, one maker per row of the demo's rules table.
+# Follow-ups are two-turn rows, whose kind is the rule their second turn exercises.
 KIND_PERCENT = {
-    "search": 9,
-    "no_match": 7,
-    "showing": 10,
-    "comps": 8,
+    "search": 12,
+    "search_none": 4,
+    "one_listing": 7,
+    "showing": 8,
+    "showing_none": 4,
+    "contact": 10,
     "mortgage": 7,
-    "contact": 6,
-    "action": 19,
-    "combo": 9,
-    "small_talk": 13,
-    "follow_up": 12,
+    "comps": 7,
+    "action": 16,
+    "several": 9,
+    "prose": 8,
+    "follow_up": 8,
 }
 MAKERS: dict[str, Callable[[random.Random, DemoCrm], Draft | None]] = {
-    "search": make_search,
-    "no_match": make_no_match,
-    "showing": make_showing,
-    "comps": make_comps,
-    "mortgage": make_mortgage,
-    "contact": make_contact,
-    "action": make_action,
-    "combo": make_combo,
-    "small_talk": make_small_talk,
-    "follow_up": make_follow_up,
+    "search": asks.make_search,
+    "search_none": asks.make_no_match,
+    "one_listing": asks.make_about,
+    "showing": asks.make_showing,
+    "showing_none": functools.partial(asks.make_showing, closed=True),
+    "contact": asks.make_contact,
+    "mortgage": asks.make_mortgage,
+    "comps": asks.make_comps,
+    "action": asks.make_action,
+    "several": asks.make_several,
+    "prose": asks.make_prose,
+    "follow_up": asks.make_follow_up,
 }
-# Rows in the demo dataset (about a sixth held out). 720, not 360: at 307 training rows the
-# adapter's type accuracy stopped at 83-89% whatever the recipe, and 500 still gained on 307
-# (README, "What mattered").
+# The rules table's answer shapes (meta.kind) and the fewest rows of each in the demo data.
+RULE_KINDS = (
+    "search", "search_none", "one_listing", "showing", "showing_none", "contact", "mortgage",
+    "comps", "action", "several", "prose",
+)  # fmt: skip
 DEMO_ROWS = 720
 MAX_DRAWS = 500  # per row; a maker that never fits in this many draws has a bug
 SPLIT_CHECK_MIN_ROWS = 200  # below this, a widget may miss the eval split by chance
@@ -151,6 +147,9 @@ def _row(draft: Draft, number: int, validators: Mapping[str, PayloadValidator]) 
     }
     problems = row_problems(row, validators)
     problems += [f"value not in context: {v!r}" for v in ungrounded_values(row, validators)]
+    blocks = [(b.type, b.text) for b in widget_segments(turns[-1], validators)]
+    if len(set(blocks)) != len(blocks):
+        problems.append("a block shown twice")
     if problems:
         raise DemoDataError(f"{row_id} ({draft.kind}): {'; '.join(problems)}")
     return row

@@ -1,274 +1,186 @@
-"""How agents ask: the question templates and phrase pools of the demo training data.
+"""How agents ask: question templates of the demo training data, in independent families.
 
-Only text lives here; demo_makers.py fills the templates with CRM records and checks that
-crm/questions.py reads each filled question the way the template meant. Templates avoid the
-words that switch on another intent in crm/questions.py (see, view, send, book, call, email,
-number, worth...) unless that intent is the point.
+Only text lives here; demo/dataset/asks.py fills the templates with CRM records. Each intent
+has several families written in different voices (plain, terse agent shorthand, long
+multi-clause asks with a reason, polite requests), so the tune learns the ask rather than one
+sentence frame; `voice` then applies case, punctuation and typos as people type them. The
+context of a row never depends on how its question is phrased.
 """
 
 import random
+import re
 
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 # ------------------------------------------------------------------ search
 
-SEARCH_MANY = [
-    "anything {beds} in {city} {price}?",
-    "{beds} homes in {city} {price}",
-    "show me {beds} listings in {city} {price}",
-    "looking for a {beds} in {city}, {price}",
-    "Do you have any {beds} houses in {city} {price}?",
-    "my clients want a {beds} in {city} {price}. what's active?",
-    "{city}, {beds}, {price}",
-    "Could you pull up active {beds} listings in {city} {price}, please?",
-    "need {beds} options in {city} {price}",
-    "what {beds} places are on the market in {city} {price}?",
-    "{price}, {beds}, {city}: what have we got?",
-    "Please find {beds} properties in {city} {price}.",
-    "any {beds} houses {price} in {city}",
-    "hey, got any {beds} in {city} {price}?",
-    "I have clients relocating to {city}: {beds}, {price}. Options?",
-    "search {city} for {beds} homes {price}",
+SEARCH = [
+    [  # plain
+        "anything {beds} in {city} {price}?",
+        "{beds} homes in {city} {price}",
+        "show me {beds} listings in {city} {price}",
+        "Do you have any {beds} houses in {city} {price}?",
+        "what {beds} places are on the market in {city} {price}?",
+        "search {city} for {beds} homes {price}",
+        "find me a {beds} in {city} {price}",
+    ],
+    [  # terse shorthand
+        "{city} {beds} {price}",
+        "{beds} / {city} / {price}",
+        "{price} {beds} {city}?",
+        "inventory check: {city}, {beds}, {price}",
+        "{beds} {city} {price} - what's out there",
+        "active {beds} {city} {price}",
+    ],
+    [  # long, with a reason
+        "I have clients relocating to {city} next month, they need a {beds} and want to stay"
+        " {price}. what's active?",
+        "my buyers just got pre-approved and want something {beds} in {city}, budget {price},"
+        " can you pull what we have",
+        "Working with a young family: they need at least the space of a {beds}, {city} only,"
+        " {price}. Options?",
+        "first-time buyers, {city}, {beds}, and they really can't go {price} - anything on the"
+        " market?",
+        "so the Hendersons changed their minds again, now it's {city} and a {beds} {price},"
+        " what do we have",
+    ],
+    [  # polite request
+        "Could you pull up active {beds} listings in {city} {price}, please?",
+        "Please find {beds} properties in {city} {price}.",
+        "Would you check what {beds} homes are listed in {city} {price}?",
+        "Can you look for {beds} places in {city} {price} for me?",
+    ],
 ]
-# The user asks for one: the reply shows one card, so a follow-up's "that one" is clear.
-SEARCH_ONE = [
-    "what's the best {beds} in {city} {price}?",
-    "give me one {beds} option in {city} {price}",
-    "your top pick for a {beds} in {city} {price}?",
-    "just one {beds} in {city} {price}, the best fit",
-    "single best {beds} listing in {city} {price}?",
-    "If you had to pick one {beds} in {city} {price}, which?",
+SEARCH_NO_BEDS = [
+    [
+        "what's active in {city} {price}?",
+        "homes in {city} {price}",
+        "anything on the market in {city} {price}?",
+    ],
+    ["{city} {price}", "{city} listings {price}?", "{price} in {city}, go"],
+    ["a client wants to move to {city} and keep it {price}. what's listed?"],
 ]
-# Filters left out of a template are simply dropped (and the words around them).
-SEARCH_NO_PRICE = [
-    "{beds} homes in {city}?",
-    "any {beds} listings in {city}",
-    "show me {beds} houses in {city}",
-    "what {beds} places are active in {city}?",
-    "{beds} in {city}, anything?",
-]
-SEARCH_CITY_ONLY = [
-    "what's active in {city} {price}?",
-    "homes in {city} {price}",
-    "anything on the market in {city} {price}?",
-    "listings in {city} {price} please",
-]
+MAX_PRICE = ["under {m}", "below {m}", "max {m}", "up to {m}", "less than {m}", "sub {m}",
+             "<{m}", "{m} max", "no more than {m}", "{m} or less", "budget {m}"]  # fmt: skip
+MIN_PRICE = ["over {m}", "above {m}", "at least {m}", "{m}+", "from {m} up"]
+BETWEEN = ["between {lo} and {hi}", "{lo}-{hi}", "{lo} to {hi}", "in the {lo}-{hi} range"]
+# A search that found nothing: the answer says so in prose.
 
-# Not "no more than": crm/questions.py also reads its "more than" as a minimum price.
-MAX_PRICE_WORDS = ["under", "below", "max", "up to", "less than"]
-MIN_PRICE_WORDS = ["over", "above", "at least"]
+# ------------------------------------------------------------------ one listing
 
-# Words a sloppy typist gets wrong; none of them carries a filter.
-TYPOS = {
-    "anything": "anythign",
-    "listings": "listigns",
-    "homes": "hoems",
-    "please": "pls",
-    "looking": "lookin",
-    "houses": "housse",
-    "what's": "whats",
-    "options": "optoins",
-    "market": "markt",
-}
-
-
-def with_typo(rng: random.Random, text: str) -> str:
-    """One misspelt word, sometimes; filter words are never touched."""
-    words = text.split(" ")
-    candidates = [i for i, w in enumerate(words) if w.strip("?,.!:").lower() in TYPOS]
-    if not candidates or rng.random() > 0.35:
-        return text
-    i = rng.choice(candidates)
-    bare = words[i].strip("?,.!:")
-    words[i] = words[i].replace(bare, TYPOS[bare.lower()])
-    return " ".join(words)
-
-
-def beds_phrase(rng: random.Random, beds: int, at_least: bool) -> str:
-    word = NUMBER_WORDS[beds]
-    if at_least:
-        return rng.choice([f"{beds}+ bed", f"{beds}+ bedroom", f"{beds}+ br", f"{beds}+ bd"])
-    return rng.choice(
-        [
-            f"{beds} bed", f"{beds}-bed", f"{beds} bedroom", f"{word} bedroom", f"{word}-bedroom",
-            f"{beds}br", f"{beds} br", f"{beds}bd", f"{beds} bd", f"{word} bed",
-        ]
-    )  # fmt: skip
-
-
-def money(rng: random.Random, amount: int, *, words: bool = True) -> str:
-    """A dollar amount as agents type it: 500k, $500,000, 1.2m, $1.25M, 1.2 million.
-
-    words=False leaves out "1.2 million": crm/questions.py reads it as a search budget but
-    not as a mortgage price.
-    """
-    if amount >= 1_000_000:
-        short = f"{amount / 1_000_000:g}"
-        forms = [f"{short}m", f"${short}m", f"${short}M", f"${amount:,}"]
-        return rng.choice(forms + ([f"{short} million"] if words else []))
-    short = f"{amount // 1000}"
-    return rng.choice([f"{short}k", f"${short}k", f"${amount:,}", f"{short}K"])
-
-
-def max_price_phrase(rng: random.Random, amount: int) -> str:
-    return f"{rng.choice(MAX_PRICE_WORDS)} {money(rng, amount)}"
-
-
-def min_price_phrase(rng: random.Random, amount: int) -> str:
-    return f"{rng.choice(MIN_PRICE_WORDS)} {money(rng, amount)}"
-
-
-def between_phrase(rng: random.Random, low: int, high: int) -> str:
-    joiner = rng.choice([" and ", " to ", "-"])
-    return f"between {money(rng, low)}{joiner}{money(rng, high)}"
-
-
-# ------------------------------------------------------------------ single listing asks
+ABOUT = [
+    ["tell me about {ref}", "what do we know about {ref}?", "details on {ref}",
+     "pull up {ref}", "show me {ref}"],
+    ["{ref}?", "{ref} details", "info {ref}", "{ref} - specs?", "card for {ref}"],
+    ["a buyer just drove past {ref} and wants the basics: price, beds, all that",
+     "before my call with the seller I need the listing for {ref} in front of me",
+     "can you bring up {ref}, I want to double check the square footage and price"],
+    ["Could you show me the listing for {ref}, please?", "Would you pull up {ref} for me?"],
+]  # fmt: skip
 
 SHOWING = [
-    "can I see {ref}?",
-    "when can we tour {ref}?",
-    "any showing times for {ref}?",
-    "I'd like to visit {ref} this week",
-    "tour times for {ref}?",
-    "what showing slots are open at {ref}?",
-    "my clients want to walk through {ref}. what's open?",
-    "showing availability at {ref} pls",
-    "Could we arrange a viewing of {ref}?",
-    "tour {ref}?",
-    "is there a time to see {ref} soon?",
-    "when's {ref} open for a showing?",
+    ["can I see {ref}?", "when can we tour {ref}?", "any showing times for {ref}?",
+     "what showing slots are open at {ref}?", "when's {ref} open for a showing?"],
+    ["showings {ref}?", "{ref} tour times", "slots for {ref}", "{ref} - when can we get in"],
+    ["my clients want to walk through {ref} this week, what times are open?",
+     "the buyers loved the photos of {ref} and want to see it in person, when can we go?",
+     "I'd like to book a showing at {ref}, what's available?"],
+    ["Could we arrange a viewing of {ref}?", "Please check when {ref} can be shown.",
+     "Would you find a time to show {ref}?"],
+]  # fmt: skip
+SHOWING_TWO = [
+    "can we see {ref} and {ref2}?",
+    "showing times for {ref} and {ref2}",
+    "my buyers want to tour both {ref} and {ref2}, when can we go?",
+    "{ref} + {ref2} - open slots?",
 ]
+
 COMPS = [
-    "what should we list {ref} at?",
-    "comps for {ref}",
-    "pull comparables for {ref}",
-    "what's {ref} worth?",
-    "any recent sales near {ref}? need comps",
-    "need a price estimate for {ref}",
-    "Can you run a valuation on {ref}?",
-    "comparable sales around {ref} please",
-    "what have homes like {ref} sold for? comps pls",
-    "help me value {ref}",
-    "is {ref} priced right? run comps",
-    "anything recently sold near {ref}?",
-    "a valuation for {ref}, please",
-    "comps on {ref}?",
-]
+    ["what should we list {ref} at?", "comps for {ref}", "what's {ref} worth?",
+     "any recent sales near {ref}?", "need a price estimate for {ref}"],
+    ["comps {ref}", "{ref} cma", "{ref} - value?", "sold comps near {ref}"],
+    ["the seller at {ref} thinks it's worth a fortune, what have similar homes actually sold for?",
+     "I'm meeting the owners of {ref} tomorrow for a listing presentation and need recent sales",
+     "is {ref} priced right? pull what sold nearby"],
+    ["Can you run a valuation on {ref}?", "Please pull comparable sales for {ref}."],
+]  # fmt: skip
+
 MORTGAGE_LISTING = [
-    "what would the payment be on {ref}{terms}?",
-    "monthly payment for {ref}{terms}",
-    "mortgage estimate on {ref}{terms}",
-    "If my clients get {ref}{terms}, what's the monthly?",
-    "run the payment on {ref}{terms}",
-    "what's the mortgage on {ref}{terms}?",
-]
+    ["what would the payment be on {ref}{terms}?", "monthly payment for {ref}{terms}",
+     "what's the mortgage on {ref}{terms}?"],
+    ["pmt on {ref}{terms}?", "{ref} monthly{terms}", "piti-ish for {ref}{terms}?"],
+    ["if my clients go for {ref}{terms}, what are they looking at per month?",
+     "buyers want to know if {ref} fits their monthly budget{terms}, can you run it"],
+    ["Could you estimate the monthly payment on {ref}{terms}?"],
+]  # fmt: skip
 MORTGAGE_PRICE = [
-    "payment on {price}{terms}?",
-    "what's the monthly on a {price} house{terms}?",
-    "mortgage estimate for {price}{terms}",
-    "Can you estimate the payment for a {price} purchase{terms}?",
-    "monthly payment, {price}{terms}",
-    "clients are looking at {price}{terms}. payment?",
-]
-AGENT = [
-    "who's the listing agent for {ref}?",
-    "who is the agent on {ref}?",
-    "listing agent contact for {ref}",
-    "how do I reach the agent for {ref}?",
-    "who do I contact about {ref}? the agent",
-    "agent for {ref}?",
-]
-SELLER = [
-    "who's the seller at {ref}?",
-    "contact for the seller of {ref}?",
-    "how do I reach the seller on {ref}?",
-]
-BUYERS = [
-    "who are the buyers on {ref}?",
-    "which buyers are interested in {ref}? contacts please",
-    "buyers for {ref}?",
-]
+    ["payment on {price}{terms}?", "what's the monthly on a {price} house{terms}?",
+     "mortgage estimate for {price}{terms}"],
+    ["{price}{terms} - monthly?", "pmt {price}{terms}", "monthly @ {price}{terms}"],
+    ["clients are looking at homes around {price}{terms}, what would the payment be?"],
+    ["Can you estimate the payment for a {price} purchase{terms}?"],
+]  # fmt: skip
+
+# ------------------------------------------------------------------ people
+
+ROLE_ON_LISTING = [
+    ["who's the {role} on {ref}?", "how do I reach the {role} for {ref}?",
+     "contact for the {role} of {ref}?"],
+    ["{role} for {ref}?", "{ref} {role}", "{role} contact {ref}"],
+    ["I need to talk to the {role} on {ref} before the deadline, who is it and how do I reach"
+     " them?",
+     "the appraisal came back low on {ref}, get me the {role}"],
+    ["Could you give me the {role}'s details for {ref}?"],
+]  # fmt: skip
+BUYERS_ON_LISTING = [
+    "who are the buyers on {ref}?", "which buyers are interested in {ref}?", "buyers {ref}?",
+    "who's interested in {ref}? need to call them", "Could you list the buyers for {ref}?",
+]  # fmt: skip
 PERSON = [
-    "what's {name}'s number?",
-    "how do I reach {name}?",
-    "contact info for {name}",
-    "I need to reach {name}",
-    "Who is {name}?",
-    "pull up {name}'s contact",
-]
-ROLE_PEOPLE = {
-    "lender": [
-        "who's a lender I could contact?",
-        "my buyers need a lender. who do we have?",
-        "lender contacts please",
-        "any lenders in the CRM?",
-    ],
-    "inspector": [
-        "who's an inspector we can contact?",
-        "need an inspector for a client",
-        "inspector contacts?",
-        "which inspectors do we work with?",
-    ],
-}
+    ["what's {name}'s number?", "how do I reach {name}?", "contact info for {name}"],
+    ["{name}?", "{name} contact", "{name} phone"],
+    ["I have to call {name} back about the inspection, can you pull them up"],
+    ["Could you find {name}'s details, please?", "Who is {name}?"],
+]  # fmt: skip
+ROLE_PEOPLE = [
+    ["who's a {role} I could contact?", "{role} contacts please", "which {role}s do we work with?"],
+    ["{role}s?", "list {role}s", "need a {role}"],
+    ["my buyers need a {role} this week and asked for a recommendation, who do we have?"],
+]  # fmt: skip
 
 # ------------------------------------------------------------------ actions
 
-BOOK = [
-    "book the earliest showing at {ref}",
-    "book a showing for {ref}, first available",
-    "go ahead and book {ref}, soonest slot",
-    "pls book the first open slot at {ref}",
-    "Book {ref} for my clients, earliest time",
-    "grab the next available showing at {ref}",
-    "schedule us into the first open slot at {ref}",
-    "book me in at {ref}, whenever is soonest",
-    "reserve the earliest tour of {ref}",
-    "Please book the next showing at {ref}.",
-    "lock in the first showing slot for {ref}",
-    "book it: {ref}, earliest opening",
-    "can you book the soonest showing at {ref}?",
-    "set up a showing at {ref} for the first open time",
-    "book the first available tour at {ref} pls",
-]
+BOOK_AT = [
+    ["book {ref} for {when}", "book a showing at {ref} on {when}", "grab the {when} slot at {ref}"],
+    ["{ref} {when} - book it", "book {when} {ref}", "lock {ref} {when}"],
+    ["the buyers can make {when}, please put us down for a showing at {ref}",
+     "go ahead and reserve {when} at {ref}, my clients confirmed"],
+    ["Please book the {when} showing at {ref}.", "Could you book {ref} for {when}?"],
+]  # fmt: skip
 STATUS = [
-    "mark {ref} as {status}",
-    "set {ref} to {status}",
-    "change {ref} to {status}",
-    "update: mark {ref} as {status}",
-    "Please set the status of {ref} to {status}.",
-    "{ref} is {status} now, update it",
-    "flip {ref} to {status}",
-    "can you mark {ref} {status}?",
-    "status change: {ref} -> {status}",
-    "{ref} went {status}, please update the listing",
-    "switch {ref} over to {status}",
-]
+    ["mark {ref} as {status}", "set {ref} to {status}", "change {ref} to {status}"],
+    ["{ref} -> {status}", "{ref} {status} now", "status {ref}: {status}"],
+    ["we just got word that {ref} is {status}, please update the listing",
+     "the deal on {ref} moved, it should be {status} now, fix the status"],
+    ["Please set the status of {ref} to {status}."],
+]  # fmt: skip
 EMAIL_TOPICS = [
     "price drop", "new photos", "open house", "offer deadline", "inspection report",
     "appraisal", "closing date", "HOA documents", "counteroffer", "disclosures",
 ]  # fmt: skip
-EMAIL_BUYERS = [
-    "email the buyers on {ref} about the {topic}",
-    "let the buyers of {ref} know about the {topic} by email",
-    "shoot the {ref} buyers an email re the {topic}",
-    "send the buyers on {ref} an email about the {topic}",
-    "can you email the {ref} buyers about the {topic}?",
-]
-EMAIL_SELLER = [
-    "email the seller of {ref} about the {topic}",
-    "write the seller at {ref} an email about the {topic}",
-    "send the seller of {ref} an email re the {topic}",
-    "let the seller at {ref} know about the {topic} by email",
-]
+EMAIL_ROLE = [
+    ["email the {role} of {ref} about the {topic}",
+     "send the {role} on {ref} an email about the {topic}"],
+    ["email {role} {ref} re {topic}", "{ref} {role}: email about {topic}"],
+    ["can you let the {role} on {ref} know about the {topic}? an email is fine"],
+    ["Please email the {role} for {ref} regarding the {topic}."],
+]  # fmt: skip
 EMAIL_PERSON = [
-    "email {name} about the {topic}",
-    "send {name} a note about the {topic}",
-    "drop {name} an email re: the {topic}",
-    "can you email {name} about the {topic}?",
-    "write {name} an email about the {topic}",
-    "please send {name} an email on the {topic}",
-]
+    ["email {name} about the {topic}", "send {name} a note about the {topic}"],
+    ["email {name} re {topic}", "{name}: email, {topic}"],
+    ["{name} keeps asking about the {topic}, shoot them an email"],
+    ["Could you email {name} regarding the {topic}?"],
+]  # fmt: skip
 TASKS = [
     "order the appraisal", "confirm the closing date with title", "chase the HOA documents",
     "confirm the movers", "check on the underwriting status", "collect the signed disclosures",
@@ -277,107 +189,44 @@ TASKS = [
     "plan the final walk-through", "renew the listing agreement", "order the yard sign",
     "order the title search", "update the MLS photos", "review the inspection report",
 ]  # fmt: skip
-TASK_PLAIN = [
-    "remind me to {task}",
-    "add a task: {task}",
-    "create a task to {task}",
-    "make a task to {task}",
-    "new task: {task}",
-    "put {task} on my to-do list",
-    "can you add a task to {task}?",
-]
-TASK_DUE = [
-    "remind me to {task} by {due}",
-    "add a task to {task}, due {due}",
-    "create a task: {task} by {due}",
-    "remind me by {due} to {task}",
-    "new task, due {due}: {task}",
-    "please {task} by {due}, add it as a task",
-    "task: {task}, deadline {due}",
-    "I need to {task} by {due}, remind me",
-    "add a to-do due {due}: {task}",
-]
+TASK = [
+    ["remind me to {task}{due}", "add a task to {task}{due}", "create a task: {task}{due}"],
+    ["task: {task}{due}", "todo {task}{due}", "{task}{due} - add to my list"],
+    ["I keep forgetting to {task}, put it on my list{due}"],
+    ["Please create a task to {task}{due}."],
+]  # fmt: skip
 TASK_LISTING = [
-    "remind me to {task} for {ref}",
-    "add a task for {ref}: {task}",
-    "create a task to {task} for {ref} by {due}",
-    "new task for {ref}: {task}",
-    "add to my list for {ref}: {task}",
-    "remind me to {task} for {ref} by {due}",
-    "task for {ref}, due {due}: {task}",
-]
+    ["remind me to {task} for {ref}{due}", "add a task for {ref}: {task}{due}"],
+    ["task {ref}: {task}{due}", "{ref} todo - {task}{due}"],
+    ["for {ref} I still need to {task}, make it a task{due}"],
+]  # fmt: skip
 
-# ------------------------------------------------------------------ several widgets
+# ------------------------------------------------------------------ several in one message
 
-LISTING_AND_AGENT = [
-    "pull up {ref} and the listing agent",
-    "show me {ref} and who the agent is",
-    "details on {ref}, plus the agent's contact",
-    "{ref}: the details and the listing agent please",
-]
-LISTING_AND_PAYMENT = [
-    "show me {ref} and the payment{terms}",
-    "details on {ref} plus the monthly{terms}",
-    "pull up {ref} with a mortgage estimate{terms}",
-    "{ref}: details and payment{terms}",
-]
-LISTING_AND_TOUR = [
-    "tell me about {ref} and when we can tour it",
-    "details for {ref} plus showing times",
-    "pull up {ref} and its open showing slots",
-    "show me {ref} and when it's open for a tour",
-]
+JOIN = [" and ", ", and also ", ". also ", " + ", ", then "]
+# Second halves, referring back to the listing of the first half.
+THEN_ABOUT = ["show me the listing", "pull up the listing", "the listing details"]
+THEN_SHOWING = ["when can we see it", "what showing times are open", "its open slots"]
+THEN_ROLE = ["who's the {role}", "the {role}'s contact", "how do I reach the {role}"]
+THEN_PAYMENT = ["what's the payment{terms}", "the monthly{terms}", "run the mortgage{terms}"]
+THEN_COMPS = ["pull comps", "what have similar homes sold for", "recent sales nearby"]
 
 # ------------------------------------------------------------------ follow-ups (2nd turn)
 
 IT_ONE = ["that one", "it", "this one", "that house", "that place"]
-IT_FIRST = ["the first one", "the top one", "the first listing"]
-OPENERS = ["", "", "ok, ", "nice. ", "great, ", "thanks! ", "hmm, ", "perfect. "]
-FOLLOW_SHOWING = [
-    "can I see {it}?",
-    "can we tour {it}?",
-    "any showing times for {it}?",
-    "when could my buyers visit {it}?",
-    "what slots are open to see {it}?",
-    "I'd like to tour {it}",
-]
-FOLLOW_MORTGAGE = [
-    "what would the payment be on {it}{terms}?",
-    "monthly on {it}{terms}?",
-    "run a mortgage estimate on {it}{terms}",
-    "what's the payment for {it}{terms}?",
-    "monthly payment on {it}{terms}?",
-    "estimate the mortgage on {it}{terms}",
-    "what's the monthly for {it}{terms}?",
-]
-FOLLOW_AGENT = [
-    "who's the agent on {it}?",
-    "who's the listing agent for {it}?",
-    "agent contact for {it}?",
-    "who's the agent for {it}? need their number",
-    "get me the agent on {it}",
-]
-FOLLOW_COMPS = [
-    "what are the comps for {it}?",
-    "is {it} priced right? pull comps",
-    "recent sales near {it}? comps please",
-    "what's {it} worth?",
-    "what's recently sold near {it}?",
-]
-FOLLOW_BOOK = [
-    "book the earliest showing for {it}",
-    "book {it}, first available slot",
-    "go ahead and book the earliest tour of {it}",
-    "schedule the first open showing for {it}",
-]
-FOLLOW_STATUS = [
-    "mark {it} as pending",
-    "set {it} to pending",
-    "{it} went pending, update it",
-    "change {it} to pending please",
-]
+ORDINAL_REFS = {0: ["the first one", "the top one", "#1"], 1: ["the second one", "the 2nd one"],
+                2: ["the third one", "the 3rd one"], -1: ["the last one"]}  # fmt: skip
+OPENERS = ["", "", "", "ok, ", "nice. ", "great, ", "thanks! ", "hmm, ", "perfect. ", "cool - "]
+FOLLOW_ABOUT = ["tell me more about {it}", "details on {it}?", "show me {it} again"]
+FOLLOW_SHOWING = ["can we see {it}?", "when can we tour {it}?", "showing times for {it}?"]
+FOLLOW_ROLE = ["who's the {role} on {it}?", "{role} for {it}?", "get me the {role} on {it}"]
+FOLLOW_PAYMENT = ["what would the payment be on {it}{terms}?", "monthly on {it}{terms}?"]
+FOLLOW_COMPS = ["comps for {it}?", "is {it} priced right?", "what's {it} worth?"]
+FOLLOW_BOOK = ["book {it} for {when}", "grab {when} for {it}", "put us down for {when} at {it}"]
+FOLLOW_STATUS = ["mark {it} as {status}", "{it} went {status}, update it"]
+FOLLOW_THANKS = ["thanks", "great, thanks!", "perfect", "ok cool", "got it, thank you"]
 
-# ------------------------------------------------------------------ small talk, definitions
+# ------------------------------------------------------------------ prose only
 
 DEFINITIONS = {
     "escrow": "Escrow is a neutral third party holding the deposit and documents until every "
@@ -398,22 +247,20 @@ DEFINITIONS = {
     "claims that surface after closing.",
     "a due diligence period": "The due diligence period is the window after an accepted "
     "offer when the buyer inspects and can cancel.",
-    "a cash-out refinance": "A cash-out refinance replaces a loan with a larger one and pays "
-    "the owner the difference in cash.",
     "PMI": "PMI is private mortgage insurance; lenders usually require it when the down "
     "payment is small.",
     "a seller concession": "A seller concession is money the seller agrees to put toward the "
     "buyer's closing costs.",
+    "a CMA": "A CMA, or comparative market analysis, estimates a home's price from recent "
+    "sales of similar homes nearby.",
+    "dual agency": "Dual agency is when one agent represents both the buyer and the seller in "
+    "the same sale.",
 }
 DEFINE = [
-    "what does {term} mean?",
-    "what's {term}?",
-    "explain {term} quickly",
-    "can you define {term} for a first-time client?",
-    "quick q: {term}?",
-    "what is {term} again?",
-    "What is {term}, in plain words?",
-    "eli5 {term}",
+    ["what does {term} mean?", "what's {term}?", "what is {term} again?"],
+    ["{term}?", "define {term}", "eli5 {term}"],
+    ["a first-time buyer asked me about {term} and I want a simple way to put it"],
+    ["Could you explain {term} in plain words?"],
 ]
 SMALL_TALK = {
     "hi": "Hi! Ask me about listings, showings, comps, payments or contacts.",
@@ -425,41 +272,101 @@ SMALL_TALK = {
     "payments, find contacts and set up CRM tasks and emails.",
     "how do you work?": "Ask in plain words; I look up the CRM records and show them as cards.",
     "are you a bot?": "Yes, I'm the CRM assistant. I answer from the records in the CRM.",
-    "ok cool": "Great. Let me know what you need next.",
     "never mind": "No problem. I'm here when you need me.",
-    "what's up?": "Ready when you are. Want to search listings or check showings?",
     "help": "Ask for homes by city, beds and budget, or for the agent on a listing.",
     "hey": "Hey! What do you need from the CRM?",
-    "good afternoon": "Good afternoon! What can I look up for you?",
-    "thanks a lot": "Anytime!",
     "cheers": "Cheers! Anything else?",
-    "perfect, thank you": "You're welcome. Anything else?",
-    "great job": "Thanks! Let me know what you need next.",
-    "got it": "Great. I'm here if you need anything else.",
-    "sounds good": "Great. Just ask when you're ready.",
     "nope, that's all": "Okay. Have a good one!",
-    "that's it for now": "Okay. Have a good one!",
     "bye": "Bye! Good luck with your clients.",
     "who are you?": "I'm the CRM assistant: I answer from the listings, sales and contacts "
     "in the CRM.",
-    # Questions about the assistant itself: "who" also opens contact asks, and a tune with
-    # one such phrasing answered "Who are you?" with a contact card.
     "who am I talking to?": "The CRM assistant. Ask me about listings, showings or contacts.",
-    "what are you?": "An assistant for this CRM: I look up listings, sales and contacts.",
-    "what's your name?": "I'm the CRM assistant. What can I look up for you?",
-    "who made you?": "I'm the assistant built into this CRM.",
     "are you a real person?": "No, I'm the CRM assistant. I answer from the CRM's records.",
-    "who is this?": "This is the CRM assistant. What do you need?",
-    "tell me about yourself": "I'm the CRM assistant: I search listings, offer showing "
-    "times, pull comps, estimate payments and find contacts.",
     "can you help me?": "Yes. Ask for homes, showing times, comps, payments or contacts.",
-    "what should I ask you?": "Try a search like homes by city, beds and budget, or ask for "
-    "comps on an address.",
-    "sorry, wrong chat": "No problem!",
-    "lol": "Ha! What else can I do for you?",
-    "how's it going?": "All good here. What are we working on?",
     "is the market hot right now?": "I can't judge the market, but I can pull recent sales "
     "near an address.",
     "tell me a joke": "I stick to real estate, but I can pull up listings any time.",
     "what's the weather like?": "I can't check the weather; I only know what's in the CRM.",
+    "can you write a listing description for me?": "I can't write listing copy, but I can "
+    "pull up the listing's details for you to work from.",
+    "what time is it in Denver?": "I can't tell the time; I only know what's in the CRM.",
+    "do you know a good lunch spot?": "I only know the CRM's records, so no lunch tips, sorry.",
 }
+# Asks about a listing that want a judgement, not a record: prose, no card, no action.
+OPINION = [
+    "should my buyers offer on {ref}?",
+    "is {ref} a good investment?",
+    "do you think {ref} will sell fast?",
+    "would you list {ref} higher or lower?",
+]
+
+# ------------------------------------------------------------------ voice
+
+TYPOS = {
+    "anything": ["anythign", "anyting"], "listings": ["listigns", "lisitngs"],
+    "homes": ["hoems", "homse"], "please": ["pls", "plz", "pleas"], "looking": ["lookin"],
+    "houses": ["housse", "hosues"], "what's": ["whats", "wats"], "options": ["optoins"],
+    "market": ["markt"], "showing": ["shwoing", "showign"], "payment": ["paymnet", "pymt"],
+    "monthly": ["montly"], "contact": ["contcat"], "available": ["availble"],
+    "buyers": ["buyres"], "listing": ["lisitng"], "mortgage": ["morgage", "mortage"],
+    "schedule": ["schedual"], "email": ["emial"], "remind": ["remnd"], "about": ["abt"],
+    "tomorrow": ["tmrw"], "know": ["kno"], "thanks": ["thx", "tks"], "with": ["w/"],
+}  # fmt: skip
+_PUNCTUATION = re.compile(r"[?.!]+$")
+
+
+def voice(rng: random.Random, text: str) -> str:
+    """The question as someone types it: a typo now and then, all lower case or a capital,
+    sometimes no closing punctuation."""
+    words = text.split(" ")
+    candidates = [i for i, w in enumerate(words) if w.strip("?,.!:").lower() in TYPOS]
+    if candidates and rng.random() < 0.35:
+        i = rng.choice(candidates)
+        bare = words[i].strip("?,.!:")
+        words[i] = words[i].replace(bare, rng.choice(TYPOS[bare.lower()]))
+    text = " ".join(words)
+    roll = rng.random()
+    if roll < 0.2:
+        text = text.lower()
+    elif roll < 0.5:
+        text = text[0].upper() + text[1:]
+    if rng.random() < 0.2:
+        text = _PUNCTUATION.sub("", text)
+    return text
+
+
+def pick(rng: random.Random, families: list) -> str:
+    """A template: a family first, then one of its templates, so no family dominates."""
+    family = rng.choice(families)
+    return rng.choice(family) if isinstance(family, list) else family
+
+
+def beds_phrase(rng: random.Random, beds: int, at_least: bool) -> str:
+    word = NUMBER_WORDS[beds]
+    if at_least:
+        return rng.choice(
+            [
+                f"{beds}+ bed",
+                f"{beds}+ bedroom",
+                f"{beds}+ br",
+                f"{beds}+bd",
+                f"{beds} or more beds",
+                f"at least {beds} beds",
+            ]
+        )
+    return rng.choice(
+        [
+            f"{beds} bed", f"{beds}-bed", f"{beds} bedroom", f"{word} bedroom", f"{word}-bedroom",
+            f"{beds}br", f"{beds} br", f"{beds}bd", f"{beds} bd", f"{word} bed", f"{beds}/2",
+        ]
+    )  # fmt: skip
+
+
+def money(rng: random.Random, amount: int) -> str:
+    """A dollar amount as agents type it: 500k, $500,000, 1.2m, $1.25M, 1.2 million."""
+    if amount >= 1_000_000:
+        short = f"{amount / 1_000_000:g}"
+        return rng.choice([f"{short}m", f"${short}m", f"${short}M", f"${amount:,}",
+                           f"{short} million"])  # fmt: skip
+    short = f"{amount // 1000}"
+    return rng.choice([f"{short}k", f"${short}k", f"${amount:,}", f"{short}K", f"{short}"])

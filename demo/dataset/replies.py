@@ -60,7 +60,7 @@ def compose(rng: random.Random, intros: list[str], blocks: list[str], outros=(),
 
 
 def count_word(n: int) -> str:
-    return {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}[n]
+    return {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}[n]
 
 
 SEARCH_MANY = [
@@ -69,10 +69,10 @@ SEARCH_MANY = [
     "These {n} match:",
     "I found {n} options:",
     "{N} good fits:",
+    "Here are {n} in {city}:",
+    "{N} active listings in {city} match:",
 ]
-SEARCH_MANY_CITY = ["Here are {n} in {city}:", "{N} active listings in {city} match:"]
-SEARCH_ONE = ["Here's the best match:", "This one fits best:", "Top pick:", "One stands out:"]
-SEARCH_ONE_CITY = ["Top pick in {city}:", "The best fit in {city}:"]
+SEARCH_ONE = ["Here's the one match:", "One listing fits:", "Just one in {city} fits:"]
 SEARCH_OUTRO = [
     "Want to book a showing?",
     "I can pull comps on any of them.",
@@ -84,12 +84,14 @@ NO_MATCH = [
     "No active listings fit those filters. Try a higher budget or fewer beds?",
     "I couldn't find a match. Should I loosen the criteria?",
 ]
+ABOUT = ["Here's {address}:", "{address}:", "Here's the listing:", "This is {address}:"]
 SHOWING = [
     "Open slots for {address}:",
     "Here are the showing times for {address}:",
     "{address} has these slots open:",
     "You can tour {address} at these times:",
 ]
+SHOWING_MANY = ["Here are the open slots:", "Showing times for both:", "Open slots for each:"]
 SHOWING_OUTRO = ["Pick one and I'll book it.", "Choose a time to book it."]
 NO_SLOTS = [
     "{address} is {status}, so there are no open showing slots.",
@@ -119,7 +121,10 @@ CONTACT_ONE = [
     "Here's the contact:",
 ]
 CONTACT_MANY = ["Here are the {role}s:", "These {n} can help:", "Here are {n} {role}s:"]
-NO_BUYERS = ["No buyers are on file for {address} yet.", "There are no buyers linked to {address}."]
+NO_PERSON = [
+    "There's no {role} on file for {address} yet.",
+    "No {role} is linked to {address} in the CRM.",
+]
 # Every action intro starts with "Confirm": the first word of a reply is where a small model
 # commits to a widget, and a word no other intro uses makes that choice easy to learn.
 ACTION = [
@@ -128,6 +133,10 @@ ACTION = [
     "Confirm this and it runs:",
 ]
 ACTION_OUTRO = ["Nothing runs until you confirm."]
-LISTING_AND_AGENT = ["Here's {address} and its agent:", "{address}, with the listing agent:"]
-LISTING_AND_PAYMENT = ["Here's {address} with an estimate:", "{address} and its payment:"]
-LISTING_AND_TOUR = ["Here's {address} and its open slots:", "{address}, with showing times:"]
+# The user asked for an action their account may not run (the context's `actions`).
+NOT_ALLOWED = [
+    "Your account can't {verb} from this chat. Ask an admin for access.",
+    "I can't {verb} for you: that action isn't enabled for your account.",
+    "That's not something I can do for you here: your account can't {verb}.",
+]
+SEVERAL = ["Here you go:", "Here's what you asked for:", "Both, in order:", "Here it is:"]

@@ -93,36 +93,53 @@ def test_mortgage_question_is_computed_by_the_crm(crm):
 def test_contact_questions(crm):
     listing = Listing.objects.exclude(agent=None).first()
     context = retrieve_context(f"who's the listing agent for {listing.address}?")
-    assert context["contacts"][0]["name"] == listing.agent.name
+    assert listing.agent.name in [c["name"] for c in context["contacts"]]
     person = Contact.objects.filter(role="lender").first()
     assert retrieve_context(f"what's {person.name}'s number?")["contacts"][0]["name"] == person.name
 
 
-def test_the_context_holds_what_the_answer_shows(crm):
-    """A listing record means its card is shown: it comes only when the listing is asked for,
-    or when the answer needs it (a showing names it; nobody on file is said over its card)."""
-    listing = Listing.objects.exclude(agent=None).filter(status="active").first()
-    address = listing.address
-    assert set(retrieve_context(f"what would the payment be on {address}?")) == {"mortgage_quote"}
-    assert set(retrieve_context(f"show me {address} and the payment")) == {
-        "listings",
-        "mortgage_quote",
-    }
-    assert set(retrieve_context(f"who's the listing agent for {address}?")) == {"contacts"}
-    assert set(retrieve_context(f"details on {address}, plus the agent")) == {
-        "listings",
-        "contacts",
-    }
-    assert set(retrieve_context(f"set {address} to pending")) == {"listings", "action"}
-    nobody = Listing.objects.filter(buyers=None).first()
-    context = retrieve_context(f"who are the buyers on {nobody.address}?")
-    assert set(context) == {"listings"} and context["listings"][0]["mls_id"] == nobody.mls_id
+def test_a_named_listing_comes_with_its_people_and_open_slots(crm):
+    """Recall-minded: whatever is asked of a listing, retrieval brings the listing, everyone
+    on it and its open slots; the answer picks what to show (demo README)."""
+    listing = (
+        Listing.objects.exclude(agent=None)
+        .exclude(seller=None)
+        .filter(status="active", slots__isnull=False)
+        .distinct()
+        .first()
+    )
+    people = {listing.agent.name, listing.seller.name, *(b.name for b in listing.buyers.all())}
+    for question in (
+        f"what would the payment be on {listing.address}?",
+        f"who's the listing agent for {listing.address}?",
+        f"tell me about {listing.address}",
+        f"set {listing.address} to pending",
+    ):
+        context = retrieve_context(question)
+        assert [x["mls_id"] for x in context["listings"]] == [listing.mls_id], question
+        assert people <= {c["name"] for c in context["contacts"]}, question
+        assert list(context["open_slots"]) == [listing.mls_id], question
+    assert "mortgage_quote" in retrieve_context(f"what would the payment be on {listing.address}?")
+    comps = retrieve_context(f"comps for {listing.address}")
+    assert comps["subject"] == {"address": listing.address, "city": listing.city}
+    assert comps["listings"][0]["mls_id"] == listing.mls_id
+    by_mls = retrieve_context(f"tell me about {listing.mls_id}")
+    assert [x["mls_id"] for x in by_mls["listings"]] == [listing.mls_id]
 
 
-def test_a_search_brings_the_cards_one_answer_shows(crm):
+def test_no_action_key_comes_from_the_words(crm):
+    """The actions on offer come from the user's permissions (demo.domain), never from the
+    question's words: retrieval writes neither `action` nor `actions`."""
+    for question in ("remind me to order the appraisal", "what can you do?", "book 12 Oak St"):
+        assert not retrieve_context(question).keys() & {"action", "actions"}
+    assert retrieve_context("remind me to order the appraisal") == {}
+
+
+def test_a_search_brings_every_hit(crm):
     many = retrieve_context("any 3 bed homes in Austin under 900k?")["listings"]
     best = retrieve_context("your top pick for a 3 bed in Austin under 900k?")["listings"]
-    assert len(many) == 3 and best == many[:1]
+    assert len(many) > 3 and best == many[:1]
+    assert [x["price"] for x in many] == sorted((x["price"] for x in many), reverse=True)
     # Searched and found nothing, or looked for slots and found none: an empty group says so.
     assert retrieve_context("6 bed homes in Austin under 100k") == {"listings": []}
     sold = Listing.objects.filter(status="sold").first()
@@ -176,26 +193,3 @@ def test_ordinal_follow_up_picks_the_card_shown_in_that_place(crm):
         "what would the payment be on the last one with 10% down?", history=(earlier,)
     )
     assert last["mortgage_quote"]["price"] == shown[-1].price
-
-
-@pytest.mark.parametrize(
-    ("question", "actions"),
-    [
-        ("book the earliest showing at 566 Juniper Dr", ("book_showing",)),
-        ("shoot the 566 Juniper Dr buyers an email re the appraisal", ("send_email",)),
-        ("put order the yard sign on my to-do list", ("create_task",)),
-        ("566 Juniper Dr went pending, please update the listing", ("update_listing_status",)),
-        ("can you mark 566 Juniper Dr sold?", ("update_listing_status",)),
-        ("what can you do?", ()),
-        ("my buyers need a lender. who do we have?", ()),
-        ("anything 3 bed in Austin under 500k?", ()),
-    ],
-)
-def test_the_actions_a_question_asks_for_are_read_from_its_words(question, actions):
-    assert read_question(question, cities=["Austin"], people=[]).actions == actions
-
-
-@pytest.mark.django_db
-def test_the_context_offers_only_the_actions_asked_for(crm):
-    assert retrieve_context("remind me to order the appraisal") == {"action": ["create_task"]}
-    assert retrieve_context("what can you do?") == {}
