@@ -15,9 +15,16 @@ class RealEstateDemo:
     apps = ("demo",)
 
     def context(self, *, question: str, history: Sequence[str], user) -> dict:
+        """The records retrieval finds, and `actions` when `user` may run only some of the
+        CRM actions (absent means all: shared/demo/README.md)."""
         from demo.retrieval import retrieve_context
+        from demo.services import ACTIONS, crm_actions_held
 
-        return retrieve_context(question, history=tuple(history))
+        context = retrieve_context(question, history=tuple(history))
+        held = crm_actions_held(user=user)
+        if len(held) < len(ACTIONS):
+            context["actions"] = held
+        return context
 
     def run_action(self, *, action: str, params: dict, user) -> str:
         from demo.services import crm_action_run

@@ -38,6 +38,8 @@ class Listing(models.Model):
 
     class Meta:
         ordering = ["mls_id"]
+        # The CRM actions are permissions (crm.<action>; demo/services.py ACTIONS).
+        permissions = [("update_listing_status", "Can change a listing's status from the chat")]
 
     def __str__(self) -> str:
         return f"{self.mls_id} {self.address}, {self.city}"
@@ -67,6 +69,7 @@ class ShowingSlot(models.Model):
 
     class Meta:
         ordering = ["start"]
+        permissions = [("book_showing", "Can book a showing from the chat")]
 
     def __str__(self) -> str:
         return f"{self.listing_id} at {self.start:%Y-%m-%d %H:%M}"
@@ -80,6 +83,9 @@ class Task(models.Model):
         "auth.User", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("create_task", "Can create a task from the chat")]
 
     def __str__(self) -> str:
         return self.title
@@ -95,6 +101,9 @@ class QueuedEmail(models.Model):
         "auth.User", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("send_email", "Can queue an email from the chat")]
 
     def __str__(self) -> str:
         return f"to {self.to}: {self.subject}"

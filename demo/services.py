@@ -1,13 +1,19 @@
 """Writes to the demo CRM: loading the fixture, and the operations action cards confirm."""
 
+import functools
 from datetime import UTC, date, datetime
 
+from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from demo.apps import DemoConfig
 from demo.fixture import DEMO_TODAY, generate_crm
 from demo.models import Contact, Listing, QueuedEmail, Sale, ShowingSlot, Task
 from demo.records import slot_record
+from demo.widget_files import demo_widget_definitions
 from domains.protocol import ActionRefused
+from widgets.actions import action_params_schema
+from widgets.markup import validator_for
 
 
 class CrmActionError(ActionRefused):
@@ -126,18 +132,67 @@ def crm_email_queue(*, params: dict, user) -> str:
     return f"Queued an email to {', '.join(recipients)}: “{subject}”."
 
 
+# In the order of action_request's variants. Each is a permission, crm.<action> (models.py):
+# the chat offers a user only the actions they hold, and running one checks it again.
 ACTIONS = {
     "book_showing": crm_showing_book,
-    "update_listing_status": crm_listing_status_update,
-    "create_task": crm_task_create,
     "send_email": crm_email_queue,
+    "create_task": crm_task_create,
+    "update_listing_status": crm_listing_status_update,
 }
 
 
+def action_permission(action: str) -> str:
+    return f"{DemoConfig.label}.{action}"
+
+
+def crm_actions_held(*, user) -> list[str]:
+    """The actions `user` may run, in ACTIONS order (an active superuser holds them all)."""
+    if user is None:
+        return []
+    return [action for action in ACTIONS if user.has_perm(action_permission(action))]
+
+
+def crm_actions_grant(*, user, actions=None) -> None:
+    """Give `user` the permissions of `actions` (all of ACTIONS when None)."""
+    codenames = list(ACTIONS if actions is None else actions)
+    unknown = set(codenames) - set(ACTIONS)
+    if unknown:
+        raise ValueError(f"not CRM actions: {', '.join(sorted(unknown))}")
+    permissions = Permission.objects.filter(
+        content_type__app_label=DemoConfig.label, codename__in=codenames
+    )
+    user.user_permissions.add(*permissions)
+
+
 def crm_action_run(*, action: str, params: dict, user) -> str:
-    """Run a confirmed action_request; returns what happened, for the conversation."""
+    """Run a confirmed action_request; returns what happened, for the conversation.
+
+    Refused (CrmActionError, its message for the user) unless the action exists, `user`
+    holds its permission, and `params` fit the action's typed params in the demo's
+    action_request schema, whichever version the card was written with.
+    """
     if action not in ACTIONS:
         raise CrmActionError(f"unknown action {action!r}")
+    if user is None or not user.has_perm(action_permission(action)):
+        raise CrmActionError(
+            f"You may not run {action} (it needs the {action_permission(action)} permission)."
+        )
     if not isinstance(params, dict):
         raise CrmActionError("params must be an object")
+    if problems := _params_problems(action, params):
+        raise CrmActionError(f"{action} cannot run with these params: " + "; ".join(problems))
     return ACTIONS[action](params=params, user=user)
+
+
+def _params_problems(action: str, params: dict) -> list[str]:
+    schema = action_params_schema(_action_schema(), action)
+    if not isinstance(schema, dict):
+        return []
+    return [f"params{e.pointer}: {e.message}" for e in validator_for(schema).errors(params)[:5]]
+
+
+@functools.cache
+def _action_schema() -> dict:
+    """The active action_request schema of the demo's widget files: the typed params."""
+    return next(d.json_schema for d in demo_widget_definitions() if d.name == "action_request")

@@ -1,7 +1,9 @@
 """The demo's widget files (demo/registry, the `manage.py widgets export` format) read as
 plain definitions, for code that needs the demo's schemas without a database (tests, bench).
 
-Their schemas must stay equal to the shared copy in demo/spec/widgets (a test checks it).
+Their schemas must stay equal to the shared copy in demo/spec (a test checks it): each
+file's first version to demo/spec/widgets, and a later version to demo/spec/versions
+(action_request v2, the active one; v1 stays in the file, so stored messages keep it).
 """
 
 import json
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo.domain import DEMO
+from serving.prompts import WidgetSpec
+from widgets.actions import default_is_action
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +24,7 @@ class WidgetDefinition:
     card_template: str
     examples: list
     grounded_fields: list[str]
+    is_action: bool
 
 
 def demo_widget_definitions(root: Path | None = None) -> list[WidgetDefinition]:
@@ -37,9 +42,27 @@ def demo_widget_definitions(root: Path | None = None) -> list[WidgetDefinition]:
                 card_template=active["card_template"],
                 examples=active["examples"],
                 grounded_fields=doc.get("grounded_fields", []),
+                is_action=doc.get("action", default_is_action(doc["name"])),
             )
         )
     return definitions
+
+
+def demo_widget_specs(root: Path | None = None) -> list[WidgetSpec]:
+    """The active widget files as the prompt and grammar builders take them: what
+    serving.registry_specs gives once load_demo has imported them."""
+    return [
+        WidgetSpec(
+            name=d.name,
+            title=d.title,
+            description=d.description,
+            json_schema=d.json_schema,
+            example=d.examples[0] if d.examples else None,
+            grounded_fields=tuple(d.grounded_fields),
+            is_action=d.is_action,
+        )
+        for d in demo_widget_definitions(root)
+    ]
 
 
 def demo_widgets_load(*, author=None) -> dict[str, str]:

@@ -38,6 +38,10 @@ class Domain(Protocol):
         `history` is the conversation's earlier messages, oldest first (user and assistant
         alternating); `user` is the Django user asking. Stored with the reply exactly as
         returned, so the turn can be replayed, evaluated and trained on.
+
+        When `user` may run only some of the domain's actions, include `actions`: the list of
+        the action names they may run (absent means all). The grammar offers an action card
+        only with those; run_action still refuses the others.
         """
         ...
 

@@ -282,6 +282,21 @@ def dataset_rows(dataset: Dataset, *, split: str | None = None) -> list[dict]:
     return [row.as_line() for row in rows]
 
 
+def dataset_rows_to_migrate(*, dataset: Dataset) -> list[tuple[str, list[str]]]:
+    """(row id, problems) of every row the active widget schemas refuse, in order.
+
+    Rows are checked when they come in, against the versions active then; after a new
+    version is activated (action_request v2's typed params, say), these are the rows to
+    migrate, or leave out of a new version, before training on the dataset again.
+    """
+    validators = registry_validators()
+    return [
+        (row.row_id, problems)
+        for row in dataset.rows.all()
+        if (problems := row_problems(row.as_line(), validators))
+    ]
+
+
 def dataset_delete_rows(*, dataset: Dataset, row_ids: list[str]) -> int:
     if dataset.frozen:
         raise DatasetFrozen(f"{dataset} trained a model; create a new version to change it")

@@ -6,7 +6,9 @@ free text again. The tag is xgrammar's current JSON form, which vLLM also takes 
 `response_format`, so both backends apply the same grammar.
 
 Given the turn's `context`, each widget's grounded fields are narrowed to the values its
-records hold, and a widget that could only be made up is left out (serving.grounding).
+records hold, an action widget's `action` to the actions the context allows (its `actions`
+key, when present), and a widget that could only be made up, or run by no one, is left out
+(serving.grounding).
 
 Before a schema goes into the tag, `grammar_schema` rewrites two constructs xgrammar 0.2.8
 mishandles, into equivalent schemas it reads correctly:
@@ -46,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from serving.backend import Constraint
-from serving.grounding import context_values, grounded_schema
+from serving.grounding import actions_schema, allowed_actions, context_values, grounded_schema
 from serving.prompts import WidgetSpec
 
 TRIGGER = "<widget"
@@ -81,17 +83,21 @@ def structural_tag(
     """The structural tag for these widgets: one tag per widget, in name order.
 
     With the turn's `context`, each widget's grounded fields take only the values its records
-    hold, and a widget none of whose payloads could be written is left out (serving.grounding).
+    hold, an action widget's `action` only the actions the context's `actions` allows, and a
+    widget none of whose payloads could be written is left out (serving.grounding).
     Where no widget is left, prose may not hold `<widget` at all.
     """
     values = None if context is None else context_values(context)
+    allowed = allowed_actions(context)
     tags = []
     for widget in sorted(widgets, key=lambda w: w.name):
         schema = grammar_schema(widget.json_schema)
         if values is not None and widget.grounded_fields:
             schema = grounded_schema(schema, widget.grounded_fields, values)
-            if schema is None:
-                continue
+        if schema is not None and allowed is not None and widget.is_action:
+            schema = actions_schema(schema, allowed)
+        if schema is None:
+            continue
         tags.append(
             {
                 "type": "tag",

@@ -17,6 +17,14 @@ Where the context holds no value for a grounded field:
   payload itself, whose widget then cannot be opened at all. A listing card, when the turn
   retrieved no listing, is not in the grammar.
 
+An action widget's `action` is narrowed by another key of the context: `actions`, the names
+of the actions this user may run (shared/demo/README.md; a domain returns it only when the
+user may run some but not all). Absent, the action is not narrowed; present, it takes only
+the names listed that its schema admits (a variant per action, as action_request v2 has one:
+the variants of unlisted actions are dropped), and an action widget left with none is out of
+the grammar. A value that is not a list of names lists none: a domain that answers
+nonsense gets no action offered, rather than all of them.
+
 Values are filtered through the field's own schema first (its `$ref`s resolved against the
 whole schema), so a record the schema refuses (a phone in another format) cannot be written
 either. Which places of a schema are narrowed, and how an impossible one propagates, is
@@ -30,7 +38,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from widgets.grounding import narrow_grounded
+from widgets.grounding import narrow_action, narrow_grounded
+
+ACTIONS_KEY = "actions"  # the context key listing the actions this user may run
 
 
 def context_values(context: Any) -> dict[str, list[Any]]:
@@ -73,6 +83,31 @@ def grounded_schema(
         return _one_of_values(whole.evolve(schema=own), values.get(name, ()))
 
     return narrow_grounded(schema, fields, narrow_field)
+
+
+def allowed_actions(context: Any) -> list[str] | None:
+    """The action names the context allows; None when it does not say (every action)."""
+    if not isinstance(context, Mapping) or ACTIONS_KEY not in context:
+        return None
+    listed = context[ACTIONS_KEY]
+    if not isinstance(listed, list):
+        return []
+    return list(dict.fromkeys(a for a in listed if isinstance(a, str)))
+
+
+def actions_schema(schema: Any, allowed: Collection[str]) -> dict | None:
+    """An action widget's `schema` with its `action` narrowed to the `allowed` names.
+
+    None when it admits none of them (the widget cannot be written)."""
+    if not isinstance(schema, Mapping):
+        return schema
+    whole = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def narrow_field(name: str, field_schema: Any) -> dict | None:
+        own = field_schema if isinstance(field_schema, Mapping | bool) else {}
+        return _one_of_values(whole.evolve(schema=own), allowed)
+
+    return narrow_action(schema, narrow_field)
 
 
 def _one_of_values(check: Draft202012Validator, candidates: Collection[Any]) -> dict | None:

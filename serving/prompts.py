@@ -46,6 +46,8 @@ class WidgetSpec:
     example: dict | None = None  # one valid payload; None when the widget has none
     # Payload fields whose values must come from the turn's records (serving.grounding).
     grounded_fields: tuple[str, ...] = ()
+    # An action card (widgets.actions): its `action` is narrowed to the context's `actions`.
+    is_action: bool = False
 
 
 def widget_block(name: str, payload: Any) -> str:
@@ -131,7 +133,25 @@ def _object_lines(schema: Mapping[str, Any], indent: str) -> list[str]:
         text, children = _describe(subschema if isinstance(subschema, Mapping) else {}, indent)
         lines.append(f"{indent}- {name}{mark}: {text}" + (":" if children else ""))
         lines.extend(children)
+    lines.extend(_form_lines(schema, indent))
     lines.extend(f"{indent}- {rule}" for rule in _object_rules(schema))
+    return lines
+
+
+def _form_lines(schema: Mapping[str, Any], indent: str) -> list[str]:
+    """An object whose anyOf/oneOf branches are objects of their own (one form per action,
+    say): each form's fields, as the object's own would be listed."""
+    lines = []
+    for keyword, words in (("anyOf", "any of"), ("oneOf", "exactly one of")):
+        branches = schema.get(keyword)
+        if not isinstance(branches, list) or not branches or _presence_only(branches):
+            continue
+        if not all(isinstance(b, Mapping) and b.get("properties") for b in branches):
+            continue
+        lines.append(f"{indent}- {words} these forms:")
+        for number, branch in enumerate(branches, start=1):
+            lines.append(f"{indent}  form {number}:")
+            lines.extend(_object_lines(branch, indent + "  "))
     return lines
 
 

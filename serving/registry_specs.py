@@ -18,6 +18,7 @@ def active_widget_specs() -> list[WidgetSpec]:
             json_schema=version.json_schema,
             example=version.examples[0] if version.examples else None,
             grounded_fields=tuple(version.widget.grounded_fields),
+            is_action=version.widget.is_action,
         )
         for name, version in active_versions().items()
     ]

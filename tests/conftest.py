@@ -41,6 +41,27 @@ def demo_registry(db):
 
 
 @pytest.fixture
+def demo_registry_v1(db, tmp_path):
+    """The demo registry as it was before action_request v2: v1 its only version, active.
+    Load the demo's files afterwards (demo_widgets_load) to activate v2 on top of it."""
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from domains.services import domain_widgets_load
+
+    folder = tmp_path / "registry-v1"
+    folder.mkdir()
+    for path in (Path(settings.BASE_DIR) / "demo" / "registry").glob("*.json"):
+        doc = json.loads(path.read_text())
+        if doc["name"] == "action_request":
+            doc["versions"] = [{**doc["versions"][0], "active": True}]
+        (folder / path.name).write_text(json.dumps(doc))
+    domain_widgets_load(widgets_dir=folder)
+
+
+@pytest.fixture
 def scripted(settings):
     """The scripted backend, emptied, as the configured one: it says what tests enqueue."""
     settings.WEFT_BACKEND = "scripted"

@@ -16,7 +16,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from demo.models import Listing
-from demo.services import crm_fixture_load
+from demo.services import crm_actions_grant, crm_fixture_load
 from finetune.models import Adapter, FinetuneJob
 from serving.backend import TextDelta
 from tests.browser import console_errors, log_in
@@ -179,6 +179,7 @@ def test_fallback_card(new_page, server, plain_user, scripted, demo_registry):
 
 def test_action_card_confirmed(new_page, server, plain_user, scripted, demo_registry):
     crm_fixture_load()
+    crm_actions_grant(user=plain_user)
     listing = Listing.objects.filter(status="active").first()
     action = {"action": "update_listing_status", "summary": f"Mark {listing.address} as pending",
               "params": {"mls_id": listing.mls_id, "status": "pending"}}  # fmt: skip

@@ -20,6 +20,10 @@ property with an `enum` may be grounded too: the schema lists the words a listin
 take, the record says which one this listing has. So may one whose own schema is a `$ref` (to
 an enum, say): it is replaced by its values, which are checked against the schema it names.
 
+An action widget's `action` is narrowed as well, though it is no grounded field: to the action
+names the context's `actions` key lists (the ones this user may run; absent means all, and
+nothing is narrowed), at the places widgets.actions reads an action from (`narrow_action`).
+
 This module imports no Django (serving imports it, and evaluation runs without Django); only
 validate_grounded_fields, which every path that stores grounded fields calls (services, admin,
 API, registry files), wraps its problems in Django's ValidationError.
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from widgets.actions import variant_keyword
 from widgets.markup.validation import json_pointer
 
 # The keywords the narrowing descends through, with the shape it reads each in. The walk and
@@ -283,6 +288,44 @@ def _matches(pattern: str, name: str) -> bool:
         return re.search(pattern, name) is not None
     except (re.error, TypeError):
         return True  # a pattern Python cannot read might match: assume it does
+
+
+# ---------------------------------------------------------------- the action's name
+
+
+def narrow_action(schema: Any, narrow_field: Callable[[str, Any], Any | None]) -> Any | None:
+    """An action widget's `schema` with its `action` replaced by `narrow_field("action",
+    subschema)` at every place widgets.actions reads the action from: the top level's
+    `properties`, and those of each branch of its variants keyword (`anyOf`/`oneOf`).
+
+    A branch whose action is left with no value is dropped (the action widget check makes
+    `action` required everywhere); None when no payload can be written: the top level's
+    action has no value, or no branch is left. Only these places: a property that happens
+    to be called `action` inside `params` is a parameter, not the action.
+    """
+    if not isinstance(schema, Mapping):
+        return schema
+
+    def at(node: Any) -> Any | None:
+        if not isinstance(node, Mapping) or not isinstance(node.get("properties"), Mapping):
+            return node
+        if "action" not in node["properties"]:
+            return node
+        narrowed = narrow_field("action", node["properties"]["action"])
+        if narrowed is None:
+            return None
+        return {**node, "properties": {**node["properties"], "action": narrowed}}
+
+    out = at(schema)
+    if out is None:
+        return None
+    keyword = variant_keyword(out)
+    if keyword is not None:
+        branches = [b for b in map(at, out[keyword]) if b is not None]
+        if not branches:
+            return None
+        out = {**out, keyword: branches}
+    return out
 
 
 # ---------------------------------------------------------------- the registry check

@@ -26,6 +26,7 @@ from widgets.markup import (
     WidgetOpened,
     WidgetProgress,
     parse_markup,
+    repeated_block,
 )
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -88,9 +89,11 @@ def fallback_card(
     problem=None,
     block_index: int | None = None,
 ) -> str:
-    problem = problem or _PROBLEMS[Outcome(outcome)].format(
-        label=label or f"“{widget_type}” card", type=widget_type
-    )
+    label = label or f"“{widget_type}” card"
+    if problem is None and Outcome(outcome) is Outcome.INVALID:
+        if (first := repeated_block(tuple(errors))) is not None:
+            problem = f"This {label} repeats card {first} of this reply, so it is not shown again."
+    problem = problem or _PROBLEMS[Outcome(outcome)].format(label=label, type=widget_type)
     details = format_html_join(
         "", "<li><code>{}</code> {}</li>", ((e.pointer or "/", e.message) for e in errors[:10])
     )

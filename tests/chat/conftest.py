@@ -3,7 +3,7 @@ import json
 import pytest
 
 from chat.services import chat_message_create, conversation_create
-from demo.services import crm_fixture_load
+from demo.services import crm_actions_grant, crm_fixture_load
 
 LISTING = {
     "mls_id": "TX-10492", "address": "12 Oak St", "city": "Austin", "price": 449000,
@@ -18,6 +18,9 @@ def block(payload, widget_type="listing_card") -> str:
 
 @pytest.fixture
 def conversation(plain_user, demo_registry):
+    """A CRM agent's conversation: its owner may run every demo action, so turns carry no
+    `actions` (tests of fewer make their own)."""
+    crm_actions_grant(user=plain_user)
     return conversation_create(owner=plain_user)
 
 

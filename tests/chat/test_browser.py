@@ -11,7 +11,7 @@ import pytest
 
 from chat.models import Correction, Feedback, Message
 from demo.models import Listing
-from demo.services import crm_fixture_load
+from demo.services import crm_actions_grant, crm_fixture_load
 from tests.chat.conftest import LISTING, block
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,6 +20,7 @@ PHOTO = "https://photos.example.com/tx-10492/front.jpg"
 
 @pytest.fixture
 def page(browser, server, plain_user):
+    crm_actions_grant(user=plain_user)  # an agent who may run every CRM action
     context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
     page = context.new_page()
     page.dialogs = []

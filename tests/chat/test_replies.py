@@ -4,9 +4,12 @@ import json
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from chat.models import Message
 from chat.replies import reply_events
+from chat.services import chat_message_create, conversation_create
+from demo.services import ACTIONS, crm_actions_grant, crm_fixture_load
 from serving.backend import BackendUnavailable
 from serving.constraints import widget_constraint
 from serving.prompts import CONTEXT_LABEL
@@ -211,3 +214,57 @@ def test_the_page_shows_why_a_reply_is_incomplete(client, plain_user, scripted, 
     assert 'data-status="partial"' in page
     assert "A server error cut this reply off." in page
     assert '<div class="msg__error" role="alert">' in page  # shown, not hidden
+
+
+def test_a_card_repeated_in_a_reply_ends_refused_on_the_page_and_in_the_store(scripted, turn):
+    _, reply = turn
+    other = {**LISTING, "mls_id": "TX-11873", "address": "4708 Ramsey Ave"}
+    text = f"One:\n{block(LISTING)}\nAnother: {block(other)}\nAnd again: {block(LISTING)}"
+    scripted.enqueue(text, chunk_size=5)
+    events = run(reply)
+    page: list[str] = []  # the page as the stream's ops build it
+    for event in events[:-1]:
+        for op in event["ops"]:
+            page[op["segment"] : op["segment"] + 1] = [op["html"]]
+    assert "".join(page) == events[-1]["html"]
+    cards = [html for html in page if "weft-card" in html]
+    assert [c.count('data-outcome="valid"') for c in cards] == [1, 1, 0]
+    assert 'data-outcome="invalid"' in cards[2] and "repeats card 1 of this reply" in cards[2]
+    assert "weft-card--fallback" in cards[2] and "12 Oak St" in cards[2]  # its raw text, kept
+    reply.refresh_from_db()
+    assert reply.raw == text
+    assert [b["outcome"] for b in reply.blocks] == ["valid", "valid", "invalid"]
+    assert reply.blocks[2]["errors"] == [
+        {"pointer": "", "message": "repeats block 1: a card is shown once per reply"}
+    ]
+
+
+def action_names(branch: dict) -> list[str]:
+    action = branch["properties"]["action"]
+    return action["enum"] if "enum" in action else [action["const"]]
+
+
+def test_the_grammar_offers_a_user_only_the_actions_they_hold(scripted, demo_registry):
+    crm_fixture_load()
+    offered = {}
+    for name, held in (("all", list(ACTIONS)), ("tasks", ["create_task"]), ("none", [])):
+        user = get_user_model().objects.create_user(name, password="pw-agent-123")
+        crm_actions_grant(user=user, actions=held)
+        conversation = conversation_create(owner=user)
+        _, reply = chat_message_create(conversation=conversation, text="email the buyers")
+        scripted.enqueue("Sure.")
+        run(reply)
+        constraint = scripted.history[-1].constraint
+        assert constraint == widget_constraint(active_widget_specs(), reply.context)
+        tags = json.loads(constraint.structural_tag)["format"].get("tags", [])
+        schemas = [t["content"]["json_schema"] for t in tags if "action_request" in t["begin"]]
+        offered[name] = (
+            reply.context.get("actions"),
+            [action_names(b) for b in schemas[0]["anyOf"]] if schemas else None,
+        )
+    assert offered == {
+        "all": (None, [["book_showing"], ["send_email"], ["create_task"],
+                       ["update_listing_status"]]),
+        "tasks": (["create_task"], [["create_task"]]),
+        "none": ([], None),
+    }  # fmt: skip

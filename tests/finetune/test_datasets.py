@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from chat.models import Message
 from chat.services import (
@@ -10,6 +11,7 @@ from chat.services import (
     correction_review,
     feedback_set,
 )
+from demo.widget_files import demo_widgets_load
 from finetune.datasets import (
     DatasetFrozen,
     DatasetRejected,
@@ -18,6 +20,7 @@ from finetune.datasets import (
     dataset_export,
     dataset_freeze,
     dataset_import,
+    dataset_rows_to_migrate,
 )
 from finetune.rows import stable_split
 from tests.chat.conftest import LISTING, block
@@ -273,3 +276,32 @@ def test_rows_are_read_as_strict_json(demo_registry):
     reasons = dict(caught.value.problems)
     assert reasons["line 2"].startswith("not JSON: NaN is not a finite number")
     assert reasons["line 3"].startswith("not JSON: JSON nested deeper than")
+
+
+def test_after_a_new_version_the_rows_to_migrate_are_listed(demo_registry_v1):
+    """action_request v2 types each action's params: re-validating a dataset written
+    against v1 lists the rows whose cards no longer fit, and only those."""
+    untyped = {"action": "send_email", "summary": "Email the buyers",
+               "params": {"to": "a@example.com"}}  # fmt: skip
+    typed = {"action": "create_task", "summary": "Call the seller",
+             "params": {"title": "Call the seller"}}  # fmt: skip
+    dataset = dataset_import(
+        name="old",
+        text=jsonl(
+            line("email the buyers", block(untyped, "action_request"), id="untyped"),
+            line("make a task", block(typed, "action_request"), id="typed"),
+            line("anything in Austin?", f"One: {block(LISTING)}", id="listing"),
+        ),
+    )
+    assert dataset_rows_to_migrate(dataset=dataset) == []
+    call_command("revalidate_dataset", "old")  # all fit: no error
+
+    demo_widgets_load()  # activates action_request v2
+    ((row_id, problems),) = dataset_rows_to_migrate(dataset=dataset)
+    assert row_id == "untyped"
+    assert problems[0].startswith("messages[1] widget 1 (action_request) is invalid: ")
+    with pytest.raises(CommandError, match=r"old v1: 1 of 3 rows to migrate") as caught:
+        call_command("revalidate_dataset", "old", "--dataset-version", "1")
+    assert "action_request v2" in str(caught.value)
+    with pytest.raises(CommandError, match="no dataset 'old' v2"):
+        call_command("revalidate_dataset", "old", "--dataset-version", "2")

@@ -75,6 +75,16 @@ def test_outcomes_are_the_markup_enum_and_counted_by_its_values(demo_registry):
     assert (counted["valid"], counted["invalid"], counted["unterminated"]) == (1, 1, 1)
 
 
+def test_a_card_shown_twice_counts_as_not_valid(demo_registry):
+    reference = f"Here: {block(LISTING)}"
+    output = f"Here: {block(LISTING)} and again {block(LISTING)}"
+    score = score_case(row(reference), output, registry_validators())
+    assert [b.outcome for b in score.emitted] == [Outcome.VALID, Outcome.INVALID]
+    assert "listing_card is invalid" in score.problems
+    summary = summarise([score])
+    assert summary["validity"] == 0.5 and summary["outcomes"]["invalid"] == 1
+
+
 def test_values_from_the_question_are_not_invented(demo_registry):
     reference = "Sure."
     output = block(
@@ -115,6 +125,23 @@ def test_evaluate_rows_prompts_like_the_chat_and_scores(demo_registry):
     assert backend.history[0].constraint == widget_constraint(
         active_widget_specs(), rows[0]["context"]
     )
+
+
+def test_an_evaluation_row_offers_the_actions_its_context_allows(demo_registry):
+    backend = ScriptedBackend()
+    backend.enqueue("Sure.", "Sure.")
+    rows = [row("Sure.", context={}), row("Sure.", context={"actions": ["create_task"]})]
+    evaluate_rows(
+        rows, backend=backend, widgets=active_widget_specs(), validators=registry_validators(),
+        settings=EvalSettings(constrained=True),
+    )  # fmt: skip
+    offered = []
+    for call, r in zip(backend.history, rows, strict=True):
+        # The chat's code, on the chat's specs: the action card is narrowed as in the chat.
+        assert call.constraint == widget_constraint(active_widget_specs(), r["context"])
+        (tag,) = json.loads(call.constraint.structural_tag)["format"]["tags"]
+        offered.append(len(tag["content"]["json_schema"]["anyOf"]))
+    assert offered == [4, 1]
 
 
 def test_evaluate_command_refuses_invalid_rows(tmp_path, demo_registry):

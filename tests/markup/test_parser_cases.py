@@ -289,6 +289,22 @@ CASES: dict[str, tuple[str, list[Any]]] = {
             Block("listing_card", Outcome.MALFORMED),
         ],
     ),
+    "a block equal to an earlier one is refused, the text kept": (
+        f"{block('listing_card', CARD)} again: "
+        f"{block('listing_card', dict(reversed(card(price=449000.0).items())))}"
+        f"{block('listing_card', card(beds=4))}{block('listing_card', CARD)}",
+        [
+            Block("listing_card", Outcome.VALID, CARD, ()),
+            " again: ",
+            Block("listing_card", Outcome.INVALID, CARD, ("",)),  # key order, 449000.0: equal
+            Block("listing_card", Outcome.VALID, card(beds=4), ()),
+            Block("listing_card", Outcome.INVALID, CARD, ("",)),
+        ],
+    ),
+    "twin invalid blocks keep their schema errors only": (
+        block("listing_card", card(price="x")) * 2,
+        [Block("listing_card", Outcome.INVALID, ANY, ("/price",))] * 2,
+    ),
     "deep nesting inside a payload": (
         block(
             "action_request",

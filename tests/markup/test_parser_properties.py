@@ -174,12 +174,16 @@ def timed_feed(text: str, chunk: int) -> tuple[float, list]:
 
 
 def test_a_1mb_message_in_small_chunks():
-    card = json.dumps(
-        {"mls_id": "TX-1234", "address": "1 Elm St", "city": "Austin", "price": 1,
-         "beds": 1, "baths": 1, "status": "active"}
-    )  # fmt: skip
-    unit = f'Some prose about a home <b>nearby</b>.\n<widget type="listing_card">{card}</widget>\n'
-    text = unit * (2**20 // len(unit) + 1)
+    def unit(price: int) -> str:
+        card = json.dumps(
+            {"mls_id": "TX-1234", "address": "1 Elm St", "city": "Austin", "price": price,
+             "beds": 1, "baths": 1, "status": "active"}
+        )  # fmt: skip
+        prose = "Some prose about a home <b>nearby</b>.\n"
+        return f'{prose}<widget type="listing_card">{card}</widget>\n'
+
+    # Each card its own price: a card equal to an earlier one would be refused (repeats.py).
+    text = "".join(unit(price) for price in range(2**20 // len(unit(0)) + 1))
     seconds, events = timed_feed(text, 16)
     check_invariants(text, events)
     closed = [e for e in events if isinstance(e, WidgetClosed)]

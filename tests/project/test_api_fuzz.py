@@ -117,7 +117,8 @@ def _turn(user, pk: int) -> Message:
 def _finish_at(reply: Message, pk: int) -> None:
     # Moved to the known id before anything refers to it, and after every insert: SQLite
     # numbers the next row after the highest id in the table.
-    email = {"action": "send_email", "summary": "Email me", "params": {"to": ["a@example.com"]}}
+    email = {"action": "send_email", "summary": "Email me",
+             "params": {"to": ["a@example.com"], "subject": "Hello"}}  # fmt: skip
     raw = f"One: {block(LISTING)} {block(email, 'action_request')}"
     Message.objects.filter(pk=reply.pk).update(id=pk, raw=raw, status=Message.Status.DONE)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from demo.widget_files import demo_widget_definitions
+from demo.widget_files import demo_widget_specs
 from serving.backend import BackendSettings
 from serving.prompts import WidgetSpec
 from widgets.markup import validator_for
@@ -13,17 +13,7 @@ from widgets.markup import validator_for
 @pytest.fixture(scope="session")
 def demo_specs() -> list[WidgetSpec]:
     """The demo registry straight from demo/ (no database): what the prompt builder takes."""
-    return [
-        WidgetSpec(
-            name=d.name,
-            title=d.title,
-            description=d.description,
-            json_schema=d.json_schema,
-            example=d.examples[0],
-            grounded_fields=tuple(d.grounded_fields),
-        )
-        for d in demo_widget_definitions()
-    ]
+    return demo_widget_specs()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from serving.constraints import TRIGGER, widget_constraint
-from serving.grounding import context_values, grounded_schema
+from serving.grounding import actions_schema, allowed_actions, context_values, grounded_schema
 from serving.prompts import WidgetSpec, widget_block
 from widgets.grounding import (
     grounded_field_problems,
@@ -223,12 +223,66 @@ def test_widgets_whose_records_are_missing_cannot_be_opened(compiler, demo_specs
     assert accepts(compiler, lenders, f"Try {widget_block('contact_card', LENDER)}")
     assert not accepts(compiler, lenders, widget_block("listing_card", LISTING))
     assert not accepts(compiler, lenders, widget_block("contact_card", {**LENDER, "name": "Bo"}))
-    # A task on offer and no records: only the action is left; nothing on offer, nothing.
-    task = widget_constraint(demo_specs, {"action": ["create_task"]})
-    assert tag_names(task) == ["action_request"]
+    # No records: only the action card is left (its action is no record field, and the
+    # context does not limit the actions); with none on offer, nothing is.
+    assert tag_names(widget_constraint(demo_specs, {})) == ["action_request"]
+    assert tag_names(widget_constraint(demo_specs, {"actions": []})) == []
+
+
+# ---------------------------------------------------------------- the actions a user may run
+
+
+def action_branches(constraint) -> list[list[str]]:
+    """The action names each variant of the action card's grounded schema allows."""
+    tags = json.loads(constraint.structural_tag)["format"]["tags"]
+    (schema,) = [t["content"]["json_schema"] for t in tags if "action_request" in t["begin"]]
+    return [b["properties"]["action"].get("enum", [b["properties"]["action"].get("const")])
+            for b in schema["anyOf"]]  # fmt: skip
+
+
+def test_the_actions_key_narrows_the_action_card_to_the_actions_listed(compiler, demo_specs):
+    every = widget_constraint(demo_specs, {})
+    assert action_branches(every) == [
+        ["book_showing"], ["send_email"], ["create_task"], ["update_listing_status"]
+    ]  # fmt: skip
+    assert accepts(compiler, every, widget_block("action_request", EMAIL))
+    task = widget_constraint(demo_specs, {"actions": ["create_task"]})
+    assert tag_names(task) == ["action_request"] and action_branches(task) == [["create_task"]]
     assert accepts(compiler, task, widget_block("action_request", TASK))
     assert not accepts(compiler, task, widget_block("action_request", EMAIL))
-    assert tag_names(widget_constraint(demo_specs, {})) == []
+    # Names the schema does not have are ignored; the variants keep their order.
+    two = widget_constraint(demo_specs, {"actions": ["launch", "create_task", "send_email"]})
+    assert action_branches(two) == [["send_email"], ["create_task"]]
+    assert accepts(compiler, two, widget_block("action_request", EMAIL))
+    # None listed, or not a list of names: no action card at all, and no `<widget` either.
+    for nothing in ([], ["launch"], "create_task", {"create_task": True}):
+        constraint = widget_constraint(demo_specs, {"actions": nothing})
+        assert tag_names(constraint) == [], nothing
+        assert not accepts(compiler, constraint, widget_block("action_request", TASK))
+    # The key the context used to narrow by, `action`, narrows nothing now.
+    assert widget_constraint(demo_specs, {"action": ["create_task"]}) == every
+
+
+def test_only_action_widgets_are_narrowed_by_actions(demo_specs):
+    plain = [WidgetSpec(**{**s.__dict__, "is_action": False}) for s in demo_specs]
+    assert widget_constraint(plain, {"actions": []}) == widget_constraint(plain, {})
+
+
+def test_narrowing_the_action_of_a_one_form_schema_leaves_params_alone():
+    schema = {
+        "type": "object",
+        "required": ["action", "params"],
+        "properties": {
+            "action": {"enum": ["refund", "resend"]},
+            "params": {"type": "object", "properties": {"action": {"type": "string"}}},
+        },
+    }
+    narrowed = actions_schema(schema, ["resend", "launch"])
+    assert narrowed["properties"]["action"] == {"enum": ["resend"]}
+    assert narrowed["properties"]["params"] == schema["properties"]["params"]  # a parameter
+    assert actions_schema(schema, ["launch"]) is None
+    assert allowed_actions({"listings": []}) is None
+    assert allowed_actions({"actions": ["a", 1, "a", "b"]}) == ["a", "b"]
 
 
 def test_a_turn_where_no_widget_can_be_written_keeps_prose_free_of_the_trigger(

@@ -172,8 +172,9 @@ def test_the_short_form_names_every_widget_and_describes_none(demo_specs):
 
 def test_the_manual_stays_compact(demo_specs):
     # SmolLM2's context is 8k tokens and every training row carries the manual; the demo
-    # manual is ~1,500 tokens. A jump here usually means something is repeated.
-    assert len(system_prompt(demo_specs, manual=True)) < 4500
+    # manual is ~1,600 tokens (~4,600 characters since action_request v2 spells out each
+    # action's params). A jump here usually means something is repeated.
+    assert len(system_prompt(demo_specs, manual=True)) < 5000
 
 
 def test_the_manual_lists_fields_in_declared_order(demo_specs):

@@ -1,13 +1,14 @@
 """Action widgets: the registry marks which widget types are actions, on every write path."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from tests.widgets.factories import NOTE_EXAMPLES, NOTE_SCHEMA, note_widget
-from widgets.actions import action_schema_problems
+from widgets.actions import action_params_schema, action_schema_problems
 from widgets.models import WidgetSchemaVersion, WidgetType
 from widgets.selectors import active_registry
 from widgets.services import widget_type_create, widget_type_update, widget_version_create
@@ -34,6 +35,19 @@ def with_properties(action, params):
 
 
 OBJECT = {"type": "object"}
+V2_SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "demo/spec/versions/action_request.v2.schema.json").read_text()
+)
+
+
+def variants(*branches, **top):
+    """A schema whose actions are anyOf branches, each a closed object of its own."""
+    return {"type": "object", **top, "anyOf": list(branches)}
+
+
+def form(action, params=OBJECT, required=("action", "params")):
+    return {"type": "object", "required": list(required),
+            "properties": {"action": action, "params": params}}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -49,12 +63,59 @@ OBJECT = {"type": "object"}
             with_properties({"type": "string"}, {"type": "array"}),
             ["`params` must be of type object"],
         ),
+        # One variant per action (action_request v2): each must require both.
+        (V2_SCHEMA, []),
+        (variants(form({"const": "a"}), form({"enum": ["b", "c"]})), []),
+        (
+            variants(form({"const": "a"}), form({"const": "b"}, required=["action"])),
+            ["must require a top-level `params` (in every anyOf branch; anyOf/1 lacks it)"],
+        ),
+        (
+            variants(form({"const": 1}), form({"const": "b"}, {"type": "string"})),
+            [
+                "`action` must be of type string",
+                "`params` must be of type object (or an enum of such values) in anyOf/1",
+            ],
+        ),
+        # Branches that only name required keys take the properties from the top level.
+        (
+            variants({"required": ["action"]}, {"required": ["params"]}, **ACTION_SCHEMA),
+            [],
+        ),
+        (
+            variants({"required": ["x"]}, properties=ACTION_SCHEMA["properties"]),
+            ["must require a top-level `action` (in every anyOf", "top-level `params` (in"],
+        ),
     ],
 )
 def test_what_an_action_schema_needs(schema, problems):
     found = action_schema_problems(schema)
     assert len(found) == len(problems)
     assert all(p in f for p, f in zip(problems, found, strict=True))
+
+
+def test_the_params_schema_of_an_action_is_its_variants():
+    book = action_params_schema(V2_SCHEMA, "book_showing")
+    assert book["required"] == ["mls_id", "start", "minutes"]
+    assert action_params_schema(V2_SCHEMA, "update_listing_status")["required"] == [
+        "mls_id", "status"
+    ]  # fmt: skip
+    assert action_params_schema(V2_SCHEMA, "launch_rocket") is None
+    assert action_params_schema(ACTION_SCHEMA, "refund") == {"type": "object"}
+    assert action_params_schema(ACTION_SCHEMA, "launch_rocket") is None
+    any_name = with_properties({"type": "string"}, {"type": "object", "minProperties": 1})
+    assert action_params_schema(any_name, "whatever") == {"type": "object", "minProperties": 1}
+
+
+def test_an_action_widget_can_activate_typed_variants_and_keeps_its_old_version(demo_registry):
+    """action_request v2 is active; v1 stays, for the messages parsed with it."""
+    from widgets.selectors import active_versions
+
+    widget = WidgetType.objects.get(name="action_request")
+    assert widget.is_action
+    assert active_versions()["action_request"].version == 2
+    assert set(widget.versions.values_list("version", "is_active")) == {(1, False), (2, True)}
+    assert widget.versions.get(version=1).json_schema["properties"]["params"] == OBJECT
 
 
 def test_action_request_is_an_action_by_default_and_others_are_not(demo_registry):

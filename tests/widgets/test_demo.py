@@ -9,12 +9,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.template import Context
 
+from demo.services import ACTIONS, crm_actions_held
+from finetune.models import Dataset
 from widgets.cards import card_context, compile_card_template, drop_unsafe_urls, render_card_body
 from widgets.models import WidgetSchemaVersion
 from widgets.selectors import active_versions
 from widgets.version_checks import check_version_content
 
 SHARED_DEMO = Path(settings.BASE_DIR).parent / "shared" / "demo"
+DEMO_REGISTRY = Path(settings.BASE_DIR) / "demo" / "registry"
 
 
 @pytest.mark.skipif(not SHARED_DEMO.is_dir(), reason="../shared/demo is not beside this checkout")
@@ -29,23 +32,54 @@ def test_demo_copy_equals_shared_demo():
     assert ours_schemas == {p.name for p in (SHARED_DEMO / "widgets").iterdir()}
 
 
+def active_spec_schemas() -> dict[str, dict]:
+    """Widget name -> the schema demo/spec says is active: its next version where
+    demo/spec/versions has one (action_request v2), else the one in demo/spec/widgets."""
+    spec = Path(settings.BASE_DIR) / "demo" / "spec"
+    schemas = {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text())
+        for p in (spec / "widgets").glob("*.schema.json")
+    }
+    for path in sorted((spec / "versions").glob("*.v*.schema.json")):
+        name = path.name.split(".")[0]
+        assert name in schemas, path.name
+        schemas[name] = json.loads(path.read_text())
+    return schemas
+
+
 @pytest.mark.django_db
 def test_load_demo_gives_six_active_types_equal_to_the_demo_schemas(capsys):
     call_command("load_demo")
     out = capsys.readouterr().out
     assert "password 'demo'" in out
     versions = active_versions()
-    schema_dir = Path(settings.BASE_DIR) / "demo" / "spec" / "widgets"
-    expected = {
-        p.name.removesuffix(".schema.json"): json.loads(p.read_text())
-        for p in schema_dir.glob("*.json")
-    }
+    expected = active_spec_schemas()
     assert len(expected) == 6
     assert {name: v.json_schema for name, v in versions.items()} == expected
     for name, version in versions.items():
         assert version.widget.description == expected[name]["description"]
     user = get_user_model().objects.get(username="demo")
     assert user.is_staff and user.check_password("demo")
+
+
+@pytest.mark.django_db
+def test_load_demo_grants_the_demo_user_every_crm_action(monkeypatch):
+    # The dataset is another test's subject (and the slowest part of load_demo).
+    monkeypatch.setattr(
+        "demo.management.commands.load_demo.demo_dataset_load",
+        lambda author: Dataset.objects.get_or_create(name="demo", defaults={"source": "demo"}),
+    )
+    call_command("load_demo")
+    user = get_user_model().objects.get(username="demo")
+    # Granted, not only held as a superuser: the demo user keeps them if that is undone.
+    granted = set(user.user_permissions.values_list("content_type__app_label", "codename"))
+    assert granted == {("crm", a) for a in ACTIONS} and len(ACTIONS) == 4
+    user.is_superuser = False
+    user.save()
+    user = get_user_model().objects.get(username="demo")
+    assert crm_actions_held(user=user) == list(ACTIONS)
+    call_command("load_demo")  # again: nothing to add, nothing fails
+    assert user.user_permissions.count() == 4
 
 
 @pytest.mark.django_db
@@ -59,7 +93,7 @@ def test_load_demo_is_idempotent(capsys):
     out = capsys.readouterr().out
     assert out.count(": unchanged") == 6
     assert "password 'demo'" not in out
-    assert WidgetSchemaVersion.objects.count() == 6
+    assert WidgetSchemaVersion.objects.count() == 7  # action_request v1 and v2
     user.refresh_from_db()
     assert user.check_password("changed-by-the-owner")
 
@@ -133,7 +167,8 @@ def test_load_demo_sets_and_updates_the_demo_grounding():
     from widgets.services import widget_type_update
 
     grounding = {d.name: d.grounded_fields for d in demo_widget_definitions()}
-    assert grounding["listing_card"] and grounding["action_request"] == ["action"]
+    # The action card's action is narrowed by the context's `actions`, not by a record.
+    assert grounding["listing_card"] and grounding["action_request"] == []
     outcome = demo_widgets_load()
     assert set(outcome.values()) == {"created"}
     stored = dict(WidgetType.objects.values_list("name", "grounded_fields"))
@@ -148,19 +183,30 @@ def test_load_demo_sets_and_updates_the_demo_grounding():
 
 
 def test_demo_widget_files_hold_the_shared_schemas():
-    """The registry files (what load_domain imports) carry the demo spec's schemas unchanged."""
+    """The registry files (what load_domain imports) carry the demo spec's schemas unchanged:
+    the active one as active_spec_schemas says, and every version 1 as demo/spec/widgets."""
     from demo.widget_files import demo_widget_definitions
 
     spec = Path(settings.BASE_DIR) / "demo" / "spec" / "widgets"
     definitions = demo_widget_definitions()
-    assert [d.name for d in definitions] == sorted(
-        p.name.removesuffix(".schema.json") for p in spec.glob("*.schema.json")
-    )
+    active = active_spec_schemas()
+    assert [d.name for d in definitions] == sorted(active)
     for d in definitions:
-        schema = json.loads((spec / f"{d.name}.schema.json").read_text())
+        schema = active[d.name]
         assert d.json_schema == schema, d.name
         assert list(d.json_schema) == list(schema), d.name  # key order too: prompts show it
         assert (d.title, d.description) == (schema["title"], schema["description"])
+        doc = json.loads((DEMO_REGISTRY / f"{d.name}.json").read_text())
+        first = json.loads((spec / f"{d.name}.schema.json").read_text())
+        assert doc["versions"][0]["version"] == 1 and doc["versions"][0]["json_schema"] == first
+
+
+def test_action_request_v2_is_active_and_v1_stays_in_the_file():
+    doc = json.loads((DEMO_REGISTRY / "action_request.json").read_text())
+    assert [(v["version"], v["active"]) for v in doc["versions"]] == [(1, False), (2, True)]
+    assert doc["action"] is True and doc["grounded_fields"] == []
+    # Every action shows its params in an example; the first is what the prompt shows.
+    assert [e["action"] for e in doc["versions"][1]["examples"]] == list(ACTIONS)
 
 
 class _Markup(HTMLParser):

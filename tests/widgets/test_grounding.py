@@ -103,7 +103,8 @@ def test_every_demo_widget_grounding_fits_its_schema():
     for d in definitions:
         checked = validate_grounded_fields(d.grounded_fields, json_schema=d.json_schema)
         assert checked == d.grounded_fields
-        assert d.grounded_fields
+        # The action card's `action` is narrowed by the context's `actions`, not grounded.
+        assert bool(d.grounded_fields) != d.is_action, d.name
 
 
 @pytest.mark.django_db

@@ -9,6 +9,10 @@ jsonschema: the caller feeds text and gets events back.
             ...
     for event in parser.close():
         ...
+
+Besides markup.md's rules, a block equal to an earlier valid block of the same message (same
+type, equal payload) ends `invalid` with "repeats block N" (repeats.py): a record is never
+shown twice.
 """
 
 from .events import (
@@ -21,6 +25,7 @@ from .events import (
     WidgetProgress,
 )
 from .parser import MarkupParser, parse_stream
+from .repeats import repeated_block
 from .segments import Segment, parse_markup, widget_segments
 from .validation import PayloadValidator, validator_for
 
@@ -37,6 +42,7 @@ __all__ = [
     "WidgetProgress",
     "parse_markup",
     "parse_stream",
+    "repeated_block",
     "validator_for",
     "widget_segments",
 ]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from .block import OpenBlock
 from .events import Event, ProseDelta, WidgetOpened
+from .repeats import Repeats
 from .tags import OPEN_TAG, could_open_tag
 from .validation import PayloadValidator
 
@@ -30,6 +31,7 @@ class MarkupParser:
         self._held = ""
         self._block: OpenBlock | None = None
         self._blocks_opened = 0
+        self._repeats = Repeats()  # a block equal to an earlier one is refused (repeats.py)
 
     def feed(self, text: str) -> list[Event]:
         """Read the next piece of the message; returns the events it completes."""
@@ -54,7 +56,7 @@ class MarkupParser:
                     if progress is not None:
                         events.append(progress)
                     break
-                events.append(closed)
+                events.append(self._repeats.closed(closed))
                 self._block = None
                 self._state = PROSE
                 pos = stop
@@ -73,12 +75,13 @@ class MarkupParser:
         else:
             assert self._block is not None
             closed, again = self._block.close_at_end(held)
-            events.append(closed)
+            events.append(self._repeats.closed(closed))
             self._block = None
             if again:
                 # Rare (see block.py): the text after a block cut in hindsight.
                 rest = MarkupParser(self._registry)
                 rest._blocks_opened = self._blocks_opened
+                rest._repeats = self._repeats
                 events.extend(rest.feed(again))
                 events.extend(rest.close())
         self._state = CLOSED

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from .block import OpenBlock
 from .events import FieldError, Outcome, WidgetClosed
+from .repeats import Repeats
 from .tags import CLOSE_TAG, OPEN_TAG
 from .validation import PayloadValidator
 
@@ -66,6 +67,7 @@ def parse_markup(text: str, registry: Mapping[str, PayloadValidator]) -> list[Se
     segments: list[Segment] = []
     pos = 0
     index = 0
+    repeats = Repeats()  # a block equal to an earlier one is refused, as the parser refuses it
     while (match := OPEN_TAG.search(text, pos)) is not None:
         if match.start() > pos:
             segments.append(Segment("prose", text[pos : match.start()]))
@@ -84,6 +86,9 @@ def parse_markup(text: str, registry: Mapping[str, PayloadValidator]) -> list[Se
             else:
                 errors = tuple(validator.errors(payload))
                 outcome = Outcome.INVALID if errors else Outcome.VALID
+                outcome, errors = repeats.judge(
+                    index=index, type=name, outcome=outcome, payload=payload, errors=errors
+                )
             segments.append(
                 Segment("widget", text[match.start() : pos], name, outcome, payload, errors)
             )
@@ -94,7 +99,7 @@ def parse_markup(text: str, registry: Mapping[str, PayloadValidator]) -> list[Se
                 closed, again = block.close_at_end(text[stop:])
                 stop = len(text) - len(again)
             pos = stop
-            segments.append(segment_for(closed))
+            segments.append(segment_for(repeats.closed(closed)))
         index += 1
     if pos < len(text):
         segments.append(Segment("prose", text[pos:]))

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from demo.dataset.load import demo_dataset_load
 from demo.domain import DEMO
+from demo.services import crm_actions_grant
 from domains.services import domain_load
 
 DEMO_USERNAME = "demo"
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
         widgets, counts = domain_load(domain=DEMO, author=user)
+        crm_actions_grant(user=user)  # a superuser holds them anyway; not if that is undone
         for name, outcome in widgets.items():
             self.stdout.write(f"widget {name}: {outcome}")
         if counts.get("listings"):
