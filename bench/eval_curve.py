@@ -390,7 +390,7 @@ def main() -> None:
                     concurrency=args.concurrency,
                     eval_set=name,
                 )
-                for constrained in ((False, True) if args.constrained else (False,))
+                for constrained in ((True, False) if args.constrained else (False,))
                 for name, rows in eval_sets.items()
             ]
             save(

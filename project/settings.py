@@ -301,7 +301,8 @@ WEFT_VLLM_PYTHON = os.environ.get("WEFT_VLLM_PYTHON", "")  # default: .venv-vllm
 WEFT_MODEL_DIR = Path(os.environ.get("WEFT_MODEL_DIR", DATA_DIR / "models")).resolve()
 # Chat replies: constrained decoding keeps every widget the model opens valid (serving/).
 WEFT_CHAT_CONSTRAINED = _env_flag("WEFT_CHAT_CONSTRAINED", default=True)
-WEFT_CHAT_MAX_TOKENS = int(os.environ.get("WEFT_CHAT_MAX_TOKENS", "512"))
+# A search answer shows up to six listing cards: about 700 tokens.
+WEFT_CHAT_MAX_TOKENS = int(os.environ.get("WEFT_CHAT_MAX_TOKENS", "800"))
 WEFT_MAX_CONCURRENT_REPLIES = int(os.environ.get("WEFT_MAX_CONCURRENT_REPLIES", "64"))
 
 LOGGING = {

@@ -30,7 +30,7 @@ class EvalSettings:
     model: str = "base"
     manual_prompt: bool = True
     constrained: bool = False
-    max_tokens: int = 384  # the longest demo reference is ~300 tokens
+    max_tokens: int = 800  # the longest demo reference (six listing cards) is ~690 tokens
     temperature: float = 0.0  # greedy: the same run gives the same numbers
 
 

@@ -41,7 +41,7 @@ class TrainConfig:
     # optimiser (AdamW on the LoRA weights only)
     # Peak. 1e-3, not the 2e-4 usual for 7B models: on the demo (307 rows, SmolLM2-135M),
     # 2e-4 for 3 epochs left eval loss at 0.24 and type accuracy at 40%; 1e-3 for 2 epochs
-    # reached 0.16 and 66% in two thirds of the steps (README, "What mattered").
+    # reached 0.16 and 66% in two thirds of the steps (docs/experiments.md, "What mattered").
     learning_rate: float = 1e-3
     warmup_ratio: float = 0.05  # share of the steps spent ramping linearly up to the peak
     lr_schedule: str = "cosine"  # "cosine" (down to 0 at the last step) or "constant"
@@ -49,8 +49,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0  # clip; one odd row should not throw the adapter off
     # length of training
     # Passes over the training rows (2 at 1e-3 beat 3 at 2e-4, above). 3 since the
-    # 2026-11-22d run, which changed the data in the same tune (README, "What mattered"), so
-    # its own share is not measured apart; it costs 1.5x the time of 2.
+    # 2026-11-22d run, which changed the data in the same tune (docs/experiments.md, "What
+    # mattered"), so its own share is not measured apart; it costs 1.5x the time of 2.
     epochs: int = 3
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
     # One optimiser step averages the loss over this many rows (token-weighted). Rows run
@@ -77,8 +77,8 @@ class TrainConfig:
     # True: backpropagate through the answer only; the prompt runs forward without gradients
     # (training.run.row_loss_sum), ~1.3x faster on demo rows. False by default: with the
     # prompt's positions learning too, the demo adapter's constrained type accuracy went from
-    # 89% to 94% and its invented values from 5.6% to 2.6% (same 500 rows; README, "What
-    # mattered"): a detached prompt leaves the adapter no way to change how it reads the
+    # 89% to 94% and its invented values from 5.6% to 2.6% (same 500 rows; docs/experiments.md,
+    # "What mattered"): a detached prompt leaves the adapter no way to change how it reads the
     # question and the records, and the gain was all in which widgets it chose.
     detach_prompt: bool = False
     # Processes that share each step's rows (finetune.training.parallel), each with
