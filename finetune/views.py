@@ -215,7 +215,7 @@ def preflight_page(request, pk, row_id):
 @staff_member_required
 def job_page(request, pk):
     job = get_object_or_404(FinetuneJob.objects.select_related("dataset"), pk=pk)
-    return render(request, "finetune/job.html", {"job": job})
+    return render(request, "finetune/job.html", {"job": job, "queue": settings.WEFT_TRAIN_QUEUE})
 
 
 @staff_member_required
@@ -353,6 +353,7 @@ def eval_run_page(request, pk):
         "finetune/eval_run.html",
         {
             "run": run,
+            "queue": settings.WEFT_EVAL_QUEUE,
             "widget": widget,
             "cases": eval_selectors.failing_cases(run, widget=widget),
             "back": _evals_url(run.dataset, run.adapter, [run.pk]),

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from domains.loading import DEFAULT_DOMAIN, DomainConfigError, domain_apps
 from project.broker import BrokerConfigError, announce_fallback, choose_broker
@@ -292,6 +293,21 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.2,
+}
+# Queues: training jobs and evaluations each have their own, so a training host runs
+# `celery -A project worker -Q train`, an evaluation host `-Q eval`, and a web host no worker
+# (docs/deploy.md). A worker started without -Q consumes every queue listed here: the
+# single-machine demo's one worker does. weft.ping, a health check, stays on the default.
+WEFT_TRAIN_QUEUE = os.environ.get("WEFT_TRAIN_QUEUE", "").strip() or "train"
+WEFT_EVAL_QUEUE = os.environ.get("WEFT_EVAL_QUEUE", "").strip() or "eval"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [  # as Celery declares a queue it creates: an exchange of the same name
+    Queue(name, Exchange(name), routing_key=name)
+    for name in dict.fromkeys((CELERY_TASK_DEFAULT_QUEUE, WEFT_TRAIN_QUEUE, WEFT_EVAL_QUEUE))
+]
+CELERY_TASK_ROUTES = {  # task names: finetune/tasks.py
+    "weft.finetune": {"queue": WEFT_TRAIN_QUEUE},
+    "weft.evaluate": {"queue": WEFT_EVAL_QUEUE},
 }
 
 # Serving: which backend answers chat turns, and where model weights are cached.

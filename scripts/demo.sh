@@ -19,6 +19,9 @@ fi
 .venv/bin/python manage.py prepare_model  # once: the GGUF weights to a safetensors copy (~30 s)
 .venv/bin/python manage.py collectstatic --noinput -v 0
 
+# One worker for every queue: no -Q, so it consumes each one in CELERY_TASK_QUEUES (the default,
+# training, evaluations; project/settings.py). Across machines each kind has its own:
+# docs/deploy.md.
 .venv/bin/celery -A project worker --pool=solo --concurrency=1 --loglevel=warning &
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM

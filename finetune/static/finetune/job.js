@@ -53,6 +53,8 @@
     const status = document.getElementById("status");
     status.textContent = job.status;
     status.className = "status status--" + job.status;
+    const waiting = document.getElementById("waiting");  // sent to the queue, no worker yet
+    if (waiting) waiting.hidden = job.status !== "queued";
     document.getElementById("attempts").textContent = job.attempts > 1 ? `(resumed, run ${job.attempts})` : "";
     const eta = job.eta_s ? ` · about ${Math.ceil(job.eta_s / 60)} min left` : "";
     const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
