@@ -81,15 +81,18 @@ class PrivateRedis:
             self.process.wait(10)
 
     def task_ids(self) -> list[str]:
-        """The ids of the task messages waiting in the default queue, oldest first."""
+        """The ids of the task messages waiting, oldest first: the training queue's, then the
+        evaluation queue's, then the default queue's."""
         import redis
+        from django.conf import settings
 
         client = redis.Redis.from_url(self.url, socket_timeout=5)
+        queues = (settings.WEFT_TRAIN_QUEUE, settings.WEFT_EVAL_QUEUE, "celery")
         try:
-            raw = client.lrange("celery", 0, -1)  # kombu pushes on the left
+            raw = [m for q in queues for m in reversed(client.lrange(q, 0, -1))]  # pushed left
         finally:
             client.close()
-        return [json.loads(message)["headers"]["id"] for message in reversed(raw)]
+        return [json.loads(message)["headers"]["id"] for message in raw]
 
 
 @pytest.fixture
