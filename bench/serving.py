@@ -79,18 +79,9 @@ class Row:
 
 
 def demo_specs() -> list[WidgetSpec]:
-    from demo.widget_files import demo_widget_definitions  # needs django.setup()
+    from demo.widget_files import demo_widget_specs  # needs django.setup()
 
-    return [
-        WidgetSpec(
-            name=d.name,
-            title=d.title,
-            description=d.description,
-            json_schema=d.json_schema,
-            example=d.examples[0],
-        )
-        for d in demo_widget_definitions()
-    ]
+    return demo_widget_specs()
 
 
 def conversations(specs) -> list[list[ChatMessage]]:

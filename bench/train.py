@@ -63,19 +63,9 @@ def demo_rows() -> list[dict]:
 
 
 def demo_specs():
-    from demo.widget_files import demo_widget_definitions
-    from serving.prompts import WidgetSpec
+    from demo.widget_files import demo_widget_specs
 
-    return [
-        WidgetSpec(
-            name=d.name,
-            title=d.title,
-            description=d.description,
-            json_schema=d.json_schema,
-            example=d.examples[0],
-        )
-        for d in demo_widget_definitions()
-    ]
+    return demo_widget_specs()
 
 
 def model_dir() -> Path:

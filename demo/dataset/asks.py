@@ -639,9 +639,8 @@ def make_follow_up(rng: random.Random, crm: DemoCrm) -> Draft | None:
         if form == "payment":
             said, quote = terms(rng, target.record["price"])
             parts, blocks = {"mortgage_quote": quote}, [R.mortgage_block(quote)]
-        role = "agent" if form != "role" else None
+        role = "agent"  # a follow-up asks for the listing agent
         if form == "role":
-            role = "agent"
             if not target.agent:
                 return None
             blocks = [R.contact_block(crm.contacts[target.agent])]

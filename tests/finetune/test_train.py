@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from demo.widget_files import demo_widget_definitions
+from demo.widget_files import demo_widget_specs
 from finetune.training.config import MAX_LORA_RANK, TrainConfig, TrainConfigError
 from finetune.training.data import (
     IGNORE_INDEX,
@@ -81,16 +81,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def specs() -> list[WidgetSpec]:
-    return [
-        WidgetSpec(
-            name=d.name,
-            title=d.title,
-            description=d.description,
-            json_schema=d.json_schema,
-            example=d.examples[0],
-        )
-        for d in demo_widget_definitions()
-    ]
+    return demo_widget_specs()
 
 
 @pytest.fixture(scope="module")
